@@ -1,0 +1,1 @@
+//! PTX text generation: a typed builder, `KernelType`, one module per kernel family. No GPU.

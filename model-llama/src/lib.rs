@@ -1,0 +1,1 @@
+//! Llama-family models: files, config, tokenizer, chat templates, sampling, CPU and GPU forward.

@@ -1,0 +1,13 @@
+//! GGUF block layouts and their CPU reference maths (dequantize, quantize, vec_dot).
+//!
+//! No GPU and no I/O. Every layout mirrors ggml's `ggml-common.h`; every algorithm mirrors
+//! `ggml-quants.c` (`dequantize_row_*`, `quantize_row_*_ref`) and, for dot products, the CUDA
+//! backend's `vecdotq.cuh`, which is what our GPU kernels compute.
+
+mod block;
+mod error;
+mod ggml_type;
+
+pub use block::QuantBlock;
+pub use error::QuantError;
+pub use ggml_type::GgmlType;
