@@ -149,7 +149,7 @@ impl GgmlType {
     /// Number of blocks holding `elements`; a partial block is an error.
     pub fn blocks_for(self, elements: usize) -> Result<usize, QuantError> {
         let block = self.block_elems();
-        if elements % block != 0 {
+        if !elements.is_multiple_of(block) {
             return Err(QuantError::PartialBlock { ty: self, elements, block });
         }
         Ok(elements / block)
@@ -158,7 +158,7 @@ impl GgmlType {
     /// Bytes holding `elements` (`ggml_row_size`), checked for partial blocks and overflow.
     pub fn bytes_for(self, elements: u64) -> Result<u64, QuantError> {
         let block = self.block_elems() as u64;
-        if elements % block != 0 {
+        if !elements.is_multiple_of(block) {
             return Err(QuantError::PartialBlock {
                 ty: self,
                 elements: usize::try_from(elements).unwrap_or(usize::MAX),

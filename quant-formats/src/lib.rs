@@ -6,8 +6,12 @@
 
 mod block;
 mod error;
+mod formats;
 mod ggml_type;
+mod row;
 
 pub use block::QuantBlock;
 pub use error::QuantError;
+pub use formats::*;
 pub use ggml_type::GgmlType;
+pub use row::{QuantizedActivation, activation_type, dequantize_row, quantize_row, vec_dot_row};
