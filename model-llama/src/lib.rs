@@ -1,1 +1,3 @@
 //! Llama-family models: files, config, tokenizer, chat templates, sampling, CPU and GPU forward.
+
+pub mod files;

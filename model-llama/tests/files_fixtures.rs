@@ -1,0 +1,74 @@
+//! The real fixture files open and read back what gguf-py (PyPI `gguf` 0.19, `GGUFReader`) and the
+//! checkpoint's config.json say they hold.
+
+use model_llama::files::{GgufArray, GgufFile, GgufValue};
+use quant_formats::GgmlType;
+use std::path::PathBuf;
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel)
+}
+
+#[test]
+fn tiny_code_gguf_metadata_and_tensor_table() {
+    let f = GgufFile::open(fixture("models/tiny-code/tiny-code-Q8_0.gguf")).unwrap();
+    assert_eq!(f.version(), 3);
+    assert_eq!(f.alignment(), 32);
+    assert_eq!(f.architecture().unwrap(), "llama");
+    assert_eq!(f.str("general.name").unwrap(), "tiny-code-byte");
+    assert_eq!(f.u32("llama.block_count").unwrap(), 6);
+    assert_eq!(f.u32("llama.embedding_length").unwrap(), 256);
+    assert_eq!(f.u32("llama.feed_forward_length").unwrap(), 768);
+    assert_eq!(f.u32("llama.attention.head_count").unwrap(), 4);
+    assert_eq!(f.u32("llama.attention.head_count_kv").unwrap(), 2);
+    assert_eq!(f.u32("llama.vocab_size").unwrap(), 258);
+    assert_eq!(f.f32("llama.rope.freq_base").unwrap(), 10000.0);
+    assert_eq!(f.f32("llama.attention.layer_norm_rms_epsilon").unwrap(), 1e-5);
+    assert!(!f.bool("tokenizer.ggml.add_space_prefix").unwrap());
+    assert!(f.bool("tokenizer.ggml.add_bos_token").unwrap());
+    assert_eq!(f.u32("tokenizer.ggml.bos_token_id").unwrap(), 256);
+    assert_eq!(f.u32("tokenizer.ggml.eos_token_id").unwrap(), 257);
+    assert_eq!(f.str_array("tokenizer.ggml.tokens").unwrap().len(), 258);
+    assert_eq!(f.f32_array("tokenizer.ggml.scores").unwrap().len(), 258);
+    assert_eq!(f.i32_array("tokenizer.ggml.token_type").unwrap().len(), 258);
+    assert_eq!(f.metadata().count(), 25);
+    assert_eq!(f.opt_u32("llama.no_such_key").unwrap(), None);
+
+    // 2 + 9 per layer.
+    assert_eq!(f.tensors().len(), 2 + 1 + 9 * 6);
+    let out = f.tensor("output.weight").unwrap();
+    assert_eq!((out.ty, out.shape.as_slice(), out.offset, out.n_bytes), (GgmlType::Q8_0, &[258, 256][..], 10112, 70176));
+    let norm = f.tensor("output_norm.weight").unwrap();
+    assert_eq!((norm.ty, norm.shape.as_slice(), norm.offset), (GgmlType::F32, &[256][..], 80288));
+    let down = f.tensor("blk.0.ffn_down.weight").unwrap();
+    assert_eq!((down.shape.as_slice(), down.offset, down.n_bytes), (&[256, 768][..], 361408, 208896));
+    assert_eq!(f.tensor("blk.0.attn_k.weight").unwrap().shape, [128, 256]);
+    let last = f.tensor("blk.5.ffn_up.weight").unwrap();
+    assert_eq!((last.shape.as_slice(), last.offset), (&[768, 256][..], 4968384));
+    assert_eq!(last.offset + last.n_bytes, f.file_size());
+
+    // output_norm is F32; its bytes decode to finite, positive RMSNorm gains.
+    let gains: Vec<f32> = f.tensor_bytes(norm).chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(gains.len(), 256);
+    assert!(gains.iter().all(|g| g.is_finite() && *g > 0.0));
+}
+
+#[test]
+fn vocab_only_ggufs_open_with_no_tensors() {
+    for (name, model, n_tokens, n_kv) in [
+        ("ggml-vocab-llama-spm.gguf", "llama", 32000, 22),
+        ("ggml-vocab-llama-bpe.gguf", "gpt2", 128256, 20),
+        ("ggml-vocab-qwen2.gguf", "gpt2", 151936, 20),
+    ] {
+        let f = GgufFile::open(fixture(&format!("vocab/{name}"))).unwrap();
+        assert!(f.tensors().is_empty(), "{name}");
+        assert_eq!(f.metadata().len(), n_kv, "{name}");
+        assert_eq!(f.str("tokenizer.ggml.model").unwrap(), model, "{name}");
+        assert_eq!(f.str_array("tokenizer.ggml.tokens").unwrap().len(), n_tokens, "{name}");
+        assert_eq!(f.i32_array("tokenizer.ggml.token_type").unwrap().len(), n_tokens, "{name}");
+        assert!(matches!(f.get("tokenizer.ggml.tokens"), Some(GgufValue::Array(GgufArray::String(_)))));
+    }
+    let bpe = GgufFile::open(fixture("vocab/ggml-vocab-llama-bpe.gguf")).unwrap();
+    assert_eq!(bpe.str_array("tokenizer.ggml.merges").unwrap()[0], "Ġ Ġ");
+    assert_eq!(bpe.u32("tokenizer.ggml.bos_token_id").unwrap(), 128000);
+}
