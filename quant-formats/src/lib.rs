@@ -8,6 +8,7 @@ mod block;
 mod error;
 mod formats;
 mod ggml_type;
+mod kquant_search;
 mod row;
 
 pub use block::QuantBlock;

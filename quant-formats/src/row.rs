@@ -1,6 +1,7 @@
 //! The runtime API over raw byte buffers (GGUF tensor data, possibly unaligned mmap slices),
 //! dispatched on [`GgmlType`] to the block formats in `formats/`.
 
+use crate::{BlockIQ4NL, BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::{GgmlType, QuantBlock, QuantError};
 use half::{bf16, f16};
@@ -47,17 +48,38 @@ macro_rules! dispatch_block {
                 type $B = BlockQ8_1;
                 $body
             }
-            // k-quant and IQ4 arms: one per format, as above, replacing this placeholder.
-            GgmlType::Q2_K
-            | GgmlType::Q3_K
-            | GgmlType::Q4_K
-            | GgmlType::Q5_K
-            | GgmlType::Q6_K
-            | GgmlType::Q8_K
-            | GgmlType::IQ4_NL
-            | GgmlType::IQ4_XS => Err(QuantError::UnsupportedType(
-                "k-quant/IQ4 block maths not wired in yet",
-            )),
+            GgmlType::Q2_K => {
+                type $B = BlockQ2K;
+                $body
+            }
+            GgmlType::Q3_K => {
+                type $B = BlockQ3K;
+                $body
+            }
+            GgmlType::Q4_K => {
+                type $B = BlockQ4K;
+                $body
+            }
+            GgmlType::Q5_K => {
+                type $B = BlockQ5K;
+                $body
+            }
+            GgmlType::Q6_K => {
+                type $B = BlockQ6K;
+                $body
+            }
+            GgmlType::Q8_K => {
+                type $B = BlockQ8K;
+                $body
+            }
+            GgmlType::IQ4_NL => {
+                type $B = BlockIQ4NL;
+                $body
+            }
+            GgmlType::IQ4_XS => {
+                type $B = BlockIQ4XS;
+                $body
+            }
         }
     };
 }
