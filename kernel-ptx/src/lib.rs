@@ -1,1 +1,17 @@
 //! PTX text generation: a typed builder, `KernelType`, one module per kernel family. No GPU.
+//!
+//! `KernelType` is the single source of truth for what the engine launches: each value knows its
+//! entry name, its whole PTX module, its launch geometry for runtime dims and its argument layout.
+
+pub mod builder;
+mod error;
+mod kernel_type;
+pub mod kernels;
+mod select;
+mod target;
+
+pub use error::KernelError;
+pub use kernel_type::{KernelType, LaunchDims, LaunchGeometry, Param, ParamKind, gemv_formats};
+pub use kernels::gemv::Gemv;
+pub use select::{GpuProfileLite, select_matvec};
+pub use target::SmTarget;

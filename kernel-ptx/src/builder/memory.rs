@@ -1,0 +1,83 @@
+//! Loads, stores and address conversion.
+
+use super::{Addr, KernelBuilder, Operand, Reg, RegClass, Space, Ty};
+
+impl KernelBuilder {
+    /// `ld<space>.ty d, [addr]`.
+    pub fn ld(&mut self, space: Space, ty: Ty, addr: Addr) -> Reg {
+        let d = self.reg_for(ty);
+        self.inst(format!("ld{}.{} {d}, {addr}", space.ptx(), ty.ptx()));
+        d
+    }
+
+    /// `ld<space>.vN.ty {d0, …}, [addr]` (N = 2 or 4; the address must be N×size aligned).
+    pub fn ld_vec(&mut self, space: Space, ty: Ty, n: usize, addr: Addr) -> Vec<Reg> {
+        assert!(n == 2 || n == 4, "vector width {n}");
+        let regs: Vec<Reg> = (0..n).map(|_| self.reg_for(ty)).collect();
+        let list = regs
+            .iter()
+            .map(Reg::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.inst(format!(
+            "ld{}.v{n}.{} {{{list}}}, [{}]",
+            space.ptx(),
+            ty.ptx(),
+            addr_inner(&addr)
+        ));
+        regs
+    }
+
+    /// `st<space>.ty [addr], src`.
+    pub fn st(&mut self, space: Space, ty: Ty, addr: Addr, src: impl Into<Operand>) {
+        self.inst(format!(
+            "st{}.{} {addr}, {}",
+            space.ptx(),
+            ty.ptx(),
+            src.into()
+        ));
+    }
+
+    /// `st<space>.vN.ty [addr], {s0, …}`.
+    pub fn st_vec(&mut self, space: Space, ty: Ty, addr: Addr, src: &[Reg]) {
+        assert!(
+            src.len() == 2 || src.len() == 4,
+            "vector width {}",
+            src.len()
+        );
+        let list = src
+            .iter()
+            .map(Reg::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.inst(format!(
+            "st{}.v{}.{} {addr}, {{{list}}}",
+            space.ptx(),
+            src.len(),
+            ty.ptx()
+        ));
+    }
+
+    /// `cvta.to.global.u64`: generic address to global window.
+    pub fn cvta_to_global(&mut self, a: Reg) -> Reg {
+        let d = self.reg(RegClass::B64);
+        self.inst(format!("cvta.to.global.u64 {d}, {a}"));
+        d
+    }
+
+    /// `base + index * scale` as a 64-bit address (`mad.wide.u32`), index a `u32`.
+    pub fn index_addr(&mut self, base: Reg, index: impl Into<Operand>, scale: u32) -> Reg {
+        self.mad_wide(Ty::U32, index, scale, base)
+    }
+
+    /// `base + offset` for a 64-bit address and a `u32` byte offset.
+    pub fn add_offset(&mut self, base: Reg, offset: impl Into<Operand>) -> Reg {
+        let wide = self.cvt(Ty::U64, Ty::U32, None, offset);
+        self.add(Ty::U64, base, wide)
+    }
+}
+
+fn addr_inner(addr: &Addr) -> String {
+    let s = addr.to_string();
+    s[1..s.len() - 1].to_string()
+}

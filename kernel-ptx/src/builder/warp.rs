@@ -1,0 +1,106 @@
+//! Warp-level and tensor-core instructions, barriers and grid dependency control.
+
+use super::{KernelBuilder, MmaFloat, Operand, Reg, RegClass, Shfl};
+
+/// Full-warp member mask for `.sync` instructions.
+pub const FULL_MASK: u32 = 0xffff_ffff;
+
+impl KernelBuilder {
+    /// `dp4a.s32.s32 d, a, b, c`: four signed byte products of `a` and `b`, summed into `c`.
+    pub fn dp4a(
+        &mut self,
+        a: impl Into<Operand>,
+        b: impl Into<Operand>,
+        c: impl Into<Operand>,
+    ) -> Reg {
+        let d = self.reg(RegClass::B32);
+        self.inst(format!(
+            "dp4a.s32.s32 {d}, {}, {}, {}",
+            a.into(),
+            b.into(),
+            c.into()
+        ));
+        d
+    }
+
+    /// `shfl.sync.mode.b32` over the full warp. `lane` is the xor mask (`Bfly`), the delta
+    /// (`Down`/`Up`) or the source lane (`Idx`). The result has `val`'s register class.
+    pub fn shfl(&mut self, mode: Shfl, val: Reg, lane: impl Into<Operand>) -> Reg {
+        let d = self.reg(val.class);
+        let clamp = if mode == Shfl::Up { 0 } else { 0x1f };
+        self.inst(format!(
+            "shfl.sync.{}.b32 {d}, {val}, {}, {clamp}, {FULL_MASK:#x}",
+            mode.ptx(),
+            lane.into()
+        ));
+        d
+    }
+
+    /// `bar.sync id`: all threads of the block.
+    pub fn bar_sync(&mut self, id: u32) {
+        self.inst(format!("bar.sync {id}"));
+    }
+
+    /// `mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32`: D (4×s32) = A (4×b32 of s8) · B (2×b32) + C.
+    pub fn mma_m16n8k32_s8(&mut self, a: [Reg; 4], b: [Reg; 2], c: [Reg; 4]) -> [Reg; 4] {
+        let d = [0; 4].map(|_| self.reg(RegClass::B32));
+        self.inst(format!(
+            "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {}, {}, {}, {}",
+            list(&d),
+            list(&a),
+            list(&b),
+            list(&c)
+        ));
+        d
+    }
+
+    /// `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32`:
+    /// D (4×f32) = A (4×b32 pairs) · B (2×b32 pairs) + C (4×f32).
+    pub fn mma_m16n8k16(
+        &mut self,
+        kind: MmaFloat,
+        a: [Reg; 4],
+        b: [Reg; 2],
+        c: [Reg; 4],
+    ) -> [Reg; 4] {
+        let d = [0; 4].map(|_| self.reg(RegClass::F32));
+        let t = match kind {
+            MmaFloat::F16 => "f16",
+            MmaFloat::Bf16 => "bf16",
+        };
+        self.inst(format!(
+            "mma.sync.aligned.m16n8k16.row.col.f32.{t}.{t}.f32 {}, {}, {}, {}",
+            list(&d),
+            list(&a),
+            list(&b),
+            list(&c)
+        ));
+        d
+    }
+
+    /// `griddepcontrol.wait`: block until the grids this one depends on have completed and
+    /// their memory is visible. A no-op when launched without programmatic dependent launch.
+    /// Emitted only for targets that have it (sm_90+).
+    pub fn griddep_wait(&mut self) {
+        if self.target().has_griddepcontrol() {
+            self.inst("griddepcontrol.wait");
+        }
+    }
+
+    /// `griddepcontrol.launch_dependents`: lets the next grid in the stream start launching.
+    pub fn griddep_launch_dependents(&mut self) {
+        if self.target().has_griddepcontrol() {
+            self.inst("griddepcontrol.launch_dependents");
+        }
+    }
+}
+
+fn list(regs: &[Reg]) -> String {
+    format!(
+        "{{{}}}",
+        regs.iter()
+            .map(Reg::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}

@@ -1,0 +1,356 @@
+//! Matrix × few-vectors for GGUF-block weights and Q8_1 activations (decode and small batches).
+//!
+//! Mirrors ggml-cuda's `mul_mat_vec_q` (ggml/src/ggml-cuda/mmvq.cu): a block of `warps` warps
+//! computes `rows` consecutive output rows for all M columns in one pass over the weights.
+//! Thread `tid` visits weight blocks `kbx = tid / (qi/vdr)` stepping by
+//! `vdr * warps * 32 / qi` and consumes words `kqs = vdr * (tid % (qi/vdr))` of each. Partial sums
+//! are combined lane-wise across warps through shared memory (warp order), then by a butterfly
+//! warp sum. Every column goes through exactly the arithmetic of M = 1, so results do not depend
+//! on M (batch invariance); `warps`/`rows` must then be the same for every M, which
+//! `select_matvec` guarantees.
+//!
+//! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]`;
+//! y f32 `[m, n]`.
+
+mod format;
+mod q8_0;
+
+pub use format::{GemvFormat, format_for};
+
+use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, Space, Special, Ty};
+use crate::kernel_type::div_ceil;
+use crate::kernels::reduce::warp_sum;
+use crate::{KernelError, LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+use quant_formats::GgmlType;
+
+const QK8_1: u32 = GgmlType::Q8_1.block_elems() as u32;
+const Q8_1_BYTES: u32 = GgmlType::Q8_1.block_bytes() as u32;
+const WARP: u32 = 32;
+
+/// Most activation columns one launch handles.
+pub const MAX_M: u8 = 8;
+
+pub const PARAMS: &[Param] = &[
+    Param {
+        name: "w",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "x",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "y",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "n",
+        kind: ParamKind::U32,
+    },
+    Param {
+        name: "k",
+        kind: ParamKind::U32,
+    },
+];
+
+/// One gemv variant. Fields are private so every value is one `new` accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Gemv {
+    format: GgmlType,
+    m: u8,
+    warps: u8,
+    rows: u8,
+    target: SmTarget,
+}
+
+impl Gemv {
+    /// A variant for `format` weights, `m` columns (1..=8), `warps` ∈ {1, 2, 4, 8} per block and
+    /// `rows` ∈ 1..=4 output rows per block.
+    pub fn new(
+        format: GgmlType,
+        m: u8,
+        warps: u8,
+        rows: u8,
+        target: SmTarget,
+    ) -> Result<Self, KernelError> {
+        let invalid = |reason: String| KernelError::InvalidVariant {
+            family: "gemv",
+            reason,
+        };
+        let imp = format_for(format).ok_or(KernelError::UnsupportedFormat {
+            family: "gemv",
+            format,
+        })?;
+        if !(1..=MAX_M).contains(&m) {
+            return Err(invalid(format!("m = {m} outside 1..={MAX_M}")));
+        }
+        if ![1, 2, 4, 8].contains(&warps) {
+            return Err(invalid(format!("warps = {warps} not in {{1, 2, 4, 8}}")));
+        }
+        if !(1..=4).contains(&rows) {
+            return Err(invalid(format!("rows = {rows} outside 1..=4")));
+        }
+        let threads_per_block = imp.qi() / imp.vdr();
+        if !threads_per_block.is_power_of_two() || threads_per_block > WARP {
+            return Err(invalid(format!(
+                "{format}: qi/vdr = {threads_per_block} not a power of two ≤ 32"
+            )));
+        }
+        Ok(Gemv {
+            format,
+            m,
+            warps,
+            rows,
+            target,
+        })
+    }
+
+    pub fn format(&self) -> GgmlType {
+        self.format
+    }
+
+    pub fn m(&self) -> u8 {
+        self.m
+    }
+
+    pub fn warps(&self) -> u8 {
+        self.warps
+    }
+
+    pub fn rows(&self) -> u8 {
+        self.rows
+    }
+
+    pub fn target(&self) -> SmTarget {
+        self.target
+    }
+
+    pub(crate) fn with_target(self, target: SmTarget) -> Self {
+        Gemv { target, ..self }
+    }
+
+    /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`.
+    pub fn entry_name(&self) -> String {
+        format!(
+            "gemv_{}_m{}_w{}_r{}",
+            self.format.name().to_ascii_lowercase(),
+            self.m,
+            self.warps,
+            self.rows
+        )
+    }
+
+    fn imp(&self) -> &'static dyn GemvFormat {
+        format_for(self.format).expect("Gemv::new admits only formats with an implementation")
+    }
+
+    pub(crate) fn launch(&self, dims: &LaunchDims) -> Result<LaunchGeometry, String> {
+        let qk = self.format.block_elems() as u32;
+        if dims.k == 0 || !dims.k.is_multiple_of(qk) {
+            return Err(format!(
+                "k must be a positive multiple of the {} block size {qk}",
+                self.format
+            ));
+        }
+        if dims.n == 0 {
+            return Err("n must be positive".into());
+        }
+        if dims.m != u32::from(self.m) {
+            return Err(format!("m must equal the variant's M = {}", self.m));
+        }
+        let row_bytes = u64::from(dims.k / qk) * self.format.block_bytes() as u64;
+        let x_bytes = u64::from(dims.k / QK8_1) * u64::from(Q8_1_BYTES) * u64::from(dims.m);
+        if row_bytes > u64::from(u32::MAX) || x_bytes > u64::from(u32::MAX) {
+            return Err("a weight row or the activations exceed 4 GiB".into());
+        }
+        if u64::from(dims.n) * u64::from(dims.m) > u64::from(u32::MAX) {
+            return Err("n*m overflows u32".into());
+        }
+        Ok(LaunchGeometry {
+            grid: [div_ceil(dims.n, u32::from(self.rows)), 1, 1],
+            block: [u32::from(self.warps) * WARP, 1, 1],
+            dynamic_shared_bytes: 0,
+        })
+    }
+}
+
+/// Weight formats with a gemv implementation, in GGML id order.
+pub fn formats() -> Vec<GgmlType> {
+    GgmlType::ALL
+        .into_iter()
+        .filter(|t| format_for(*t).is_some())
+        .collect()
+}
+
+/// The `(warps, rows)` used for `format` at every M.
+pub fn default_geometry(format: GgmlType) -> (u8, u8) {
+    format_for(format).map_or((4, 1), |f| f.default_geometry())
+}
+
+pub fn build(name: &str, g: &Gemv) -> Kernel {
+    let imp = g.imp();
+    let (m, rows, warps) = (usize::from(g.m), u32::from(g.rows), u32::from(g.warps));
+    let qk = g.format.block_elems() as u32;
+    let block_bytes = g.format.block_bytes() as u32;
+    let threads = warps * WARP;
+    let threads_per_block = imp.qi() / imp.vdr();
+    let blocks_per_iter = imp.vdr() * threads / imp.qi();
+    let x_block_stride = (qk / QK8_1) * Q8_1_BYTES;
+
+    let mut b = KernelBuilder::new(name, g.target);
+    b.max_threads(threads);
+    let w = b.param("w", ParamKind::Ptr);
+    let x = b.param("x", ParamKind::Ptr);
+    let y = b.param("y", ParamKind::Ptr);
+    let n = b.param("n", ParamKind::U32);
+    let k = b.param("k", ParamKind::U32);
+
+    let tid = b.mov(Ty::U32, Special::TidX);
+    let ctaid = b.mov(Ty::U32, Special::CtaidX);
+    let row0 = b.mul(Ty::U32, ctaid, rows);
+    let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
+    let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
+    let x_blocks_per_col = b.shr(Ty::U32, k, QK8_1.trailing_zeros());
+    let x_col_stride = b.mul(Ty::U32, x_blocks_per_col, Q8_1_BYTES);
+    let last_row = b.sub(Ty::U32, n, 1u32);
+
+    // Rows past n (last block) read row n-1 and are not stored.
+    let w_rows: Vec<Reg> = (0..rows)
+        .map(|i| {
+            let row = b.add(Ty::U32, row0, i);
+            let row = b.min(Ty::U32, row, last_row);
+            let base = b.mul_wide(Ty::U32, row, row_bytes);
+            b.add(Ty::U64, w, base)
+        })
+        .collect();
+    let x_cols: Vec<Reg> = (0..m as u32)
+        .map(|j| {
+            let off = b.mul_wide(Ty::U32, x_col_stride, j);
+            b.add(Ty::U64, x, off)
+        })
+        .collect();
+
+    let kbx = b.shr(Ty::U32, tid, threads_per_block.trailing_zeros());
+    let lane_in_block = b.and(Ty::U32, tid, threads_per_block - 1);
+    let kqs = b.mul(Ty::U32, lane_in_block, imp.vdr());
+    let acc: Vec<Vec<Reg>> = (0..m)
+        .map(|_| (0..rows).map(|_| b.mov(Ty::F32, 0.0f32)).collect())
+        .collect();
+
+    b.griddep_wait();
+    b.griddep_launch_dependents();
+
+    let loop_top = b.label("kbx_loop");
+    let loop_end = b.label("kbx_done");
+    let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
+    b.bra_if(nothing, false, &loop_end);
+    b.place(&loop_top);
+    let x_blocks: Vec<Reg> = x_cols
+        .iter()
+        .map(|&col| b.index_addr(col, kbx, x_block_stride))
+        .collect();
+    for (i, &w_row) in w_rows.iter().enumerate() {
+        let w_block = b.index_addr(w_row, kbx, block_bytes);
+        let partial = imp.emit_vec_dot(&mut b, w_block, &x_blocks, kqs);
+        for (j, p) in partial.into_iter().enumerate() {
+            let sum = b.add(Ty::F32, acc[j][i], p);
+            b.mov_to(acc[j][i], sum);
+        }
+    }
+    let next = b.add(Ty::U32, kbx, blocks_per_iter);
+    b.mov_to(kbx, next);
+    let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
+    b.bra_if(more, false, &loop_top);
+    b.place(&loop_end);
+
+    let lane = b.and(Ty::U32, tid, WARP - 1);
+    let totals = if warps > 1 {
+        combine_warps(&mut b, &acc, tid, lane, warps)
+    } else {
+        acc
+    };
+
+    let is_lane0 = b.setp(Cmp::Eq, Ty::U32, lane, 0u32);
+    for (j, col) in totals.iter().enumerate() {
+        for (i, &partial) in col.iter().enumerate() {
+            let total = warp_sum(&mut b, Ty::F32, partial);
+            let row = b.add(Ty::U32, row0, i as u32);
+            let in_range = b.setp(Cmp::Lt, Ty::U32, row, n);
+            let store = b.reg(crate::builder::RegClass::Pred);
+            b.inst(format!("and.pred {store}, {in_range}, {is_lane0}"));
+            let index = b.mad_lo(Ty::U32, n, j as u32, row);
+            let addr = b.index_addr(y, index, 4);
+            b.predicated(store, false, |b| {
+                b.st(Space::Global, Ty::F32, Addr::reg(addr), total)
+            });
+        }
+    }
+    b.ret();
+    b.finish()
+}
+
+/// Warps 1.. write their per-lane partials to shared memory `[warps-1][m][rows][32]` f32; warp 0
+/// adds them in warp order and the others exit. Returns warp 0's combined partials.
+fn combine_warps(
+    b: &mut KernelBuilder,
+    acc: &[Vec<Reg>],
+    tid: Reg,
+    lane: Reg,
+    warps: u32,
+) -> Vec<Vec<Reg>> {
+    let (m, rows) = (acc.len() as u32, acc[0].len() as u32);
+    let slot_bytes = WARP * 4;
+    let warp_bytes = m * rows * slot_bytes;
+    let tmp = b.shared_array("partials", (warps - 1) * warp_bytes, 16);
+    let base = b.shared_base(&tmp);
+    let warp = b.shr(Ty::U32, tid, WARP.trailing_zeros());
+    let lane_bytes = b.shl(Ty::U32, lane, 2u32);
+    let lane_base = b.add(Ty::U32, base, lane_bytes);
+    let is_warp0 = b.setp(Cmp::Eq, Ty::U32, warp, 0u32);
+    let own_slot = b.mad_lo(Ty::U32, warp, warp_bytes, lane_base);
+    b.predicated(is_warp0, true, |b| {
+        for (j, col) in acc.iter().enumerate() {
+            for (i, &v) in col.iter().enumerate() {
+                let off = (j as u32 * rows + i as u32) * slot_bytes;
+                // Warp w > 0 writes slot w - 1.
+                b.st(
+                    Space::Shared,
+                    Ty::F32,
+                    Addr::reg_off(own_slot, i64::from(off) - i64::from(warp_bytes)),
+                    v,
+                );
+            }
+        }
+    });
+    b.bar_sync(0);
+    let exit = b.label("not_warp0");
+    b.bra_if(is_warp0, true, &exit);
+    let combined = acc
+        .iter()
+        .enumerate()
+        .map(|(j, col)| {
+            col.iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let mut sum = v;
+                    for l in 0..warps - 1 {
+                        let off = l * warp_bytes + (j as u32 * rows + i as u32) * slot_bytes;
+                        let other = b.ld(
+                            Space::Shared,
+                            Ty::F32,
+                            Addr::reg_off(lane_base, i64::from(off)),
+                        );
+                        sum = b.add(Ty::F32, sum, other);
+                    }
+                    sum
+                })
+                .collect()
+        })
+        .collect();
+    let after = b.label("combined");
+    b.bra(&after);
+    b.place(&exit);
+    b.ret();
+    b.place(&after);
+    combined
+}

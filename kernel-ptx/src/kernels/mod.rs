@@ -1,0 +1,6 @@
+//! One module per kernel family. Each exposes `build` (PTX entry), `launch` (geometry from
+//! runtime dims) and `PARAMS` (argument layout), dispatched from `KernelType`.
+
+pub mod gemv;
+pub mod quantize_q8_1;
+pub(crate) mod reduce;

@@ -1,0 +1,116 @@
+//! Variant selection: a pure function of format, batch columns and the device profile.
+
+use crate::kernels::gemv;
+use crate::{Gemv, KernelError, KernelType, SmTarget};
+use quant_formats::GgmlType;
+
+/// What selection needs to know about the device (gpu-runtime fills it from the driver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GpuProfileLite {
+    pub sm_count: u32,
+    /// Compute capability `(major, minor)`.
+    pub compute_capability: (u32, u32),
+}
+
+/// The matrix-vector kernel for `format` weights and `m` activation columns (1..=8) on `profile`.
+///
+/// Warps and rows per block depend on the format and device only, never on `m`, so the
+/// outputs for one column are bit-identical at every `m` (batch invariance).
+pub fn select_matvec(
+    format: GgmlType,
+    m: u32,
+    profile: &GpuProfileLite,
+) -> Result<KernelType, KernelError> {
+    let (major, minor) = profile.compute_capability;
+    let target = SmTarget::for_compute_capability(major, minor).ok_or_else(|| {
+        KernelError::InvalidVariant {
+            family: "gemv",
+            reason: format!("compute capability {major}.{minor} is below sm_80"),
+        }
+    })?;
+    let m = u8::try_from(m)
+        .ok()
+        .filter(|m| (1..=gemv::MAX_M).contains(m))
+        .ok_or_else(|| KernelError::InvalidVariant {
+            family: "gemv",
+            reason: format!("m = {m} outside 1..={}", gemv::MAX_M),
+        })?;
+    let (warps, rows) = gemv::default_geometry(format);
+    Gemv::new(format, m, warps, rows, target).map(KernelType::Gemv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H200: GpuProfileLite = GpuProfileLite {
+        sm_count: 132,
+        compute_capability: (9, 0),
+    };
+    const A100: GpuProfileLite = GpuProfileLite {
+        sm_count: 108,
+        compute_capability: (8, 0),
+    };
+
+    fn gemv_of(kt: KernelType) -> Gemv {
+        match kt {
+            KernelType::Gemv(g) => g,
+            other => panic!("expected a gemv, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn geometry_is_the_same_for_every_m() {
+        for format in gemv::formats() {
+            let first = gemv_of(select_matvec(format, 1, &H200).unwrap());
+            for m in 1..=8 {
+                let g = gemv_of(select_matvec(format, m, &H200).unwrap());
+                assert_eq!(g.m(), m as u8);
+                assert_eq!(g.format(), format);
+                assert_eq!(
+                    (g.warps(), g.rows()),
+                    (first.warps(), first.rows()),
+                    "{format} m={m}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn target_follows_compute_capability() {
+        assert_eq!(
+            select_matvec(GgmlType::Q8_0, 1, &H200).unwrap().target(),
+            SmTarget::Sm90
+        );
+        assert_eq!(
+            select_matvec(GgmlType::Q8_0, 1, &A100).unwrap().target(),
+            SmTarget::Sm80
+        );
+        let ada = GpuProfileLite {
+            sm_count: 128,
+            compute_capability: (8, 9),
+        };
+        assert_eq!(
+            select_matvec(GgmlType::Q8_0, 1, &ada).unwrap().target(),
+            SmTarget::Sm80
+        );
+        let turing = GpuProfileLite {
+            sm_count: 40,
+            compute_capability: (7, 5),
+        };
+        assert!(select_matvec(GgmlType::Q8_0, 1, &turing).is_err());
+    }
+
+    #[test]
+    fn out_of_range_m_and_unknown_formats_are_errors() {
+        assert!(select_matvec(GgmlType::Q8_0, 0, &H200).is_err());
+        assert!(select_matvec(GgmlType::Q8_0, 9, &H200).is_err());
+        assert!(matches!(
+            select_matvec(GgmlType::Q8_1, 1, &H200),
+            Err(KernelError::UnsupportedFormat {
+                format: GgmlType::Q8_1,
+                ..
+            })
+        ));
+    }
+}
