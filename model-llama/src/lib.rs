@@ -1,4 +1,5 @@
 //! Llama-family models: files, config, tokenizer, chat templates, sampling, CPU and GPU forward.
 
+pub mod chat_template;
 pub mod files;
 pub mod testmodel;
