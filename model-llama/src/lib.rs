@@ -1,5 +1,7 @@
 //! Llama-family models: files, config, tokenizer, chat templates, sampling, CPU and GPU forward.
 
 pub mod chat_template;
+pub mod config;
+pub mod sampling;
 pub mod files;
 pub mod testmodel;
