@@ -130,7 +130,8 @@ impl KernelBuilder {
         }
     }
 
-    /// Declares the dynamic shared array (`.extern .shared .align 16 .b8 name[]`).
+    /// Declares the dynamic shared array (`.extern .shared .align 16 .b8 name[]`, module scope,
+    /// written just before the entry).
     pub fn dynamic_shared(&mut self, name: &str) -> SharedArray {
         self.dynamic_shared = Some(name.to_string());
         SharedArray {
@@ -178,6 +179,10 @@ impl KernelBuilder {
             .iter()
             .map(|(name, kind)| format!("\t.param .{} {name}", kind.ptx_ty()))
             .collect();
+        if let Some(name) = &self.dynamic_shared {
+            // Dynamic shared memory is a module-scope extern array.
+            let _ = writeln!(out, ".extern .shared .align 16 .b8 {name}[];\n");
+        }
         let _ = writeln!(out, ".visible .entry {}(", self.name);
         let _ = writeln!(out, "{}", params.join(",\n"));
         let _ = writeln!(out, ")");
@@ -198,9 +203,6 @@ impl KernelBuilder {
         }
         for (name, bytes, align) in &self.shared {
             let _ = writeln!(out, "\t.shared .align {align} .b8 {name}[{bytes}];");
-        }
-        if let Some(name) = &self.dynamic_shared {
-            let _ = writeln!(out, "\t.extern .shared .align 16 .b8 {name}[];");
         }
         out.push('\n');
         for line in &self.body {
