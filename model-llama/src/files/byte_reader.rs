@@ -12,7 +12,11 @@ pub(crate) struct ByteReader<'a> {
 
 impl<'a> ByteReader<'a> {
     pub(crate) fn new(bytes: &'a [u8], path: &'a str) -> Self {
-        Self { bytes, pos: 0, path }
+        Self {
+            bytes,
+            pos: 0,
+            path,
+        }
     }
 
     pub(crate) fn path(&self) -> &'a str {
@@ -24,7 +28,11 @@ impl<'a> ByteReader<'a> {
     }
 
     /// The next `n` bytes; `what` names the field for the error.
-    pub(crate) fn take(&mut self, n: usize, what: &dyn Fn() -> String) -> Result<&'a [u8], FileError> {
+    pub(crate) fn take(
+        &mut self,
+        n: usize,
+        what: &dyn Fn() -> String,
+    ) -> Result<&'a [u8], FileError> {
         if n > self.remaining() {
             return Err(FileError::Truncated {
                 path: self.path.to_owned(),
@@ -39,7 +47,10 @@ impl<'a> ByteReader<'a> {
         Ok(out)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, what: &dyn Fn() -> String) -> Result<[u8; N], FileError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        what: &dyn Fn() -> String,
+    ) -> Result<[u8; N], FileError> {
         let bytes = self.take(N, what)?;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
@@ -60,7 +71,11 @@ impl<'a> ByteReader<'a> {
 
     /// Reads a u64 count of items that each take at least `min_item_bytes` in the file, and rejects a
     /// count the bytes left could not hold. The result is safe to pass to `Vec::with_capacity`.
-    pub(crate) fn count(&mut self, min_item_bytes: usize, what: &dyn Fn() -> String) -> Result<usize, FileError> {
+    pub(crate) fn count(
+        &mut self,
+        min_item_bytes: usize,
+        what: &dyn Fn() -> String,
+    ) -> Result<usize, FileError> {
         let count = self.u64(what)?;
         let max = (self.remaining() / min_item_bytes.max(1)) as u64;
         if count > max {
@@ -108,7 +123,20 @@ mod tests {
         let mut r = ByteReader::new(&bytes, "t.gguf");
         assert_eq!(r.str(&|| "s".into()).unwrap(), "hello");
         let err = r.count(4, &|| "n".into()).unwrap_err();
-        assert!(matches!(err, FileError::CountTooLarge { count: u64::MAX, max: 0, .. }), "{err}");
-        assert!(matches!(r.u8(&|| "x".into()), Err(FileError::Truncated { offset: 21, .. })));
+        assert!(
+            matches!(
+                err,
+                FileError::CountTooLarge {
+                    count: u64::MAX,
+                    max: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            r.u8(&|| "x".into()),
+            Err(FileError::Truncated { offset: 21, .. })
+        ));
     }
 }

@@ -17,11 +17,27 @@ pub enum FileError {
     #[error("{path}: GGUF version {version} is not supported (versions 2 and 3 are)")]
     UnsupportedVersion { path: String, version: u32 },
     /// A fixed-size field does not fit in the bytes left.
-    #[error("{path}: {what}: needs {needed} bytes at offset {offset}, but the file has {file_size} bytes")]
-    Truncated { path: String, what: String, offset: u64, needed: u64, file_size: u64 },
+    #[error(
+        "{path}: {what}: needs {needed} bytes at offset {offset}, but the file has {file_size} bytes"
+    )]
+    Truncated {
+        path: String,
+        what: String,
+        offset: u64,
+        needed: u64,
+        file_size: u64,
+    },
     /// A count or length read from the file is larger than the bytes left could hold.
-    #[error("{path}: {what}: {count} is more than the remaining {remaining} bytes could hold (at most {max})")]
-    CountTooLarge { path: String, what: String, count: u64, remaining: u64, max: u64 },
+    #[error(
+        "{path}: {what}: {count} is more than the remaining {remaining} bytes could hold (at most {max})"
+    )]
+    CountTooLarge {
+        path: String,
+        what: String,
+        count: u64,
+        remaining: u64,
+        max: u64,
+    },
     #[error("{path}: {what}: string is not valid UTF-8 ({source})")]
     InvalidUtf8 {
         path: String,
@@ -31,13 +47,22 @@ pub enum FileError {
     },
     /// A metadata value that is malformed in itself (unknown value type, nesting too deep, bad bool, bad alignment).
     #[error("{path}: key '{key}': {reason}")]
-    BadMetadata { path: String, key: String, reason: String },
+    BadMetadata {
+        path: String,
+        key: String,
+        reason: String,
+    },
     #[error("{path}: key '{key}' appears more than once")]
     DuplicateKey { path: String, key: String },
     #[error("{path}: key '{key}' is missing")]
     MissingKey { path: String, key: String },
     #[error("{path}: key '{key}': expected {expected}, found {actual}")]
-    WrongType { path: String, key: String, expected: &'static str, actual: String },
+    WrongType {
+        path: String,
+        key: String,
+        expected: &'static str,
+        actual: String,
+    },
     #[error("{path}: tensor '{tensor}': type: {source}")]
     TensorType {
         path: String,
@@ -47,17 +72,43 @@ pub enum FileError {
     },
     /// Dimension count, a zero dimension, or an element count that overflows or is absurdly large.
     #[error("{path}: tensor '{tensor}': bad shape {shape:?}: {reason}")]
-    BadShape { path: String, tensor: String, shape: Vec<u64>, reason: String },
+    BadShape {
+        path: String,
+        tensor: String,
+        shape: Vec<u64>,
+        reason: String,
+    },
     #[error(
         "{path}: tensor '{tensor}': innermost dimension {inner} is not a multiple of the {ty} block size {block}"
     )]
-    PartialBlock { path: String, tensor: String, ty: GgmlType, inner: u64, block: u64 },
+    PartialBlock {
+        path: String,
+        tensor: String,
+        ty: GgmlType,
+        inner: u64,
+        block: u64,
+    },
     #[error("{path}: tensor '{tensor}' appears more than once")]
     DuplicateTensor { path: String, tensor: String },
-    #[error("{path}: tensor '{tensor}': data offset {offset} is not a multiple of the alignment {alignment}")]
-    MisalignedTensor { path: String, tensor: String, offset: u64, alignment: u64 },
-    #[error("{path}: tensor '{tensor}': data [{start}, {end}) runs past end of file ({file_size} bytes)")]
-    TensorPastEnd { path: String, tensor: String, start: u64, end: u64, file_size: u64 },
+    #[error(
+        "{path}: tensor '{tensor}': data offset {offset} is not a multiple of the alignment {alignment}"
+    )]
+    MisalignedTensor {
+        path: String,
+        tensor: String,
+        offset: u64,
+        alignment: u64,
+    },
+    #[error(
+        "{path}: tensor '{tensor}': data [{start}, {end}) runs past end of file ({file_size} bytes)"
+    )]
+    TensorPastEnd {
+        path: String,
+        tensor: String,
+        start: u64,
+        end: u64,
+        file_size: u64,
+    },
     #[error(
         "{path}: tensor '{tensor}': data [{start}, {end}) overlaps tensor '{other}' [{other_start}, {other_end})"
     )]
@@ -76,7 +127,11 @@ pub enum FileError {
     #[error("{path}: {reason}")]
     BadSafetensors { path: String, reason: String },
     #[error("{path}: tensor '{tensor}': dtype {dtype} is not supported (F32, F16 and BF16 are)")]
-    UnsupportedDtype { path: String, tensor: String, dtype: String },
+    UnsupportedDtype {
+        path: String,
+        tensor: String,
+        dtype: String,
+    },
     #[error("{path}: invalid JSON: {source}")]
     Json {
         path: String,

@@ -1,10 +1,10 @@
 //! `GgufFile`: an opened, fully validated GGUF file and its typed metadata accessors.
 
+use super::FileError;
 use super::gguf_parse::{ParsedGguf, parse};
 use super::gguf_value::{GgufArray, GgufValue};
 use super::storage::FileBytes;
 use super::tensor_info::TensorInfo;
-use super::FileError;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
@@ -48,9 +48,26 @@ impl GgufFile {
     }
 
     fn new(path: String, bytes: FileBytes) -> Result<Self, FileError> {
-        let ParsedGguf { version, alignment, data_start, metadata, key_index, tensors, tensor_index } =
-            parse(&path, &bytes)?;
-        Ok(Self { path, bytes, version, alignment, data_start, metadata, key_index, tensors, tensor_index })
+        let ParsedGguf {
+            version,
+            alignment,
+            data_start,
+            metadata,
+            key_index,
+            tensors,
+            tensor_index,
+        } = parse(&path, &bytes)?;
+        Ok(Self {
+            path,
+            bytes,
+            version,
+            alignment,
+            data_start,
+            metadata,
+            key_index,
+            tensors,
+            tensor_index,
+        })
     }
 
     /// The path (or the name given to `from_static` / `from_vec`), as used in error messages.
@@ -88,7 +105,10 @@ impl GgufFile {
         self.tensor_index
             .get(name)
             .map(|&i| &self.tensors[i])
-            .ok_or_else(|| FileError::MissingTensor { path: self.path.clone(), tensor: name.to_owned() })
+            .ok_or_else(|| FileError::MissingTensor {
+                path: self.path.clone(),
+                tensor: name.to_owned(),
+            })
     }
 
     /// The data of `info`, which must come from this file's [`Self::tensors`].
@@ -97,10 +117,15 @@ impl GgufFile {
     /// If `info` describes a range outside this file (a `TensorInfo` from another file): a caller bug,
     /// never a property of the file's contents, whose ranges were all checked at open.
     pub fn tensor_bytes(&self, info: &TensorInfo) -> &[u8] {
-        let range = usize::try_from(info.offset).ok().zip(usize::try_from(info.offset + info.n_bytes).ok());
+        let range = usize::try_from(info.offset)
+            .ok()
+            .zip(usize::try_from(info.offset + info.n_bytes).ok());
         match range.and_then(|(start, end)| self.bytes.get(start..end)) {
             Some(bytes) => bytes,
-            None => panic!("{}: tensor '{}' is not from this file", self.path, info.name),
+            None => panic!(
+                "{}: tensor '{}' is not from this file",
+                self.path, info.name
+            ),
         }
     }
 
@@ -130,21 +155,45 @@ impl GgufFile {
     }
 
     fn require(&self, key: &str) -> Result<&GgufValue, FileError> {
-        self.get(key).ok_or_else(|| FileError::MissingKey { path: self.path.clone(), key: key.to_owned() })
+        self.get(key).ok_or_else(|| FileError::MissingKey {
+            path: self.path.clone(),
+            key: key.to_owned(),
+        })
     }
 
     fn wrong_type(&self, key: &str, expected: &'static str, actual: String) -> FileError {
-        FileError::WrongType { path: self.path.clone(), key: key.to_owned(), expected, actual }
+        FileError::WrongType {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            expected,
+            actual,
+        }
     }
 
-    fn opt<'s, T>(&'s self, key: &str, get: fn(&'s Self, &str) -> Result<T, FileError>) -> Result<Option<T>, FileError> {
-        if self.key_index.contains_key(key) { get(self, key).map(Some) } else { Ok(None) }
+    fn opt<'s, T>(
+        &'s self,
+        key: &str,
+        get: fn(&'s Self, &str) -> Result<T, FileError>,
+    ) -> Result<Option<T>, FileError> {
+        if self.key_index.contains_key(key) {
+            get(self, key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     fn integer<T: TryFrom<i128>>(&self, key: &str, expected: &'static str) -> Result<T, FileError> {
         let value = self.require(key)?;
-        let n = value.as_integer().ok_or_else(|| self.wrong_type(key, expected, value.type_name()))?;
-        T::try_from(n).map_err(|_| self.wrong_type(key, expected, format!("{} {n} (out of range)", value.type_name())))
+        let n = value
+            .as_integer()
+            .ok_or_else(|| self.wrong_type(key, expected, value.type_name()))?;
+        T::try_from(n).map_err(|_| {
+            self.wrong_type(
+                key,
+                expected,
+                format!("{} {n} (out of range)", value.type_name()),
+            )
+        })
     }
 
     /// Any integer value that fits in a u32.
@@ -197,7 +246,11 @@ impl GgufFile {
     pub fn str_array(&self, key: &str) -> Result<&[String], FileError> {
         match self.array(key)? {
             GgufArray::String(v) => Ok(v),
-            other => Err(self.wrong_type(key, "array[string]", format!("array[{}]", other.elem_type_name()))),
+            other => Err(self.wrong_type(
+                key,
+                "array[string]",
+                format!("array[{}]", other.elem_type_name()),
+            )),
         }
     }
 
@@ -205,7 +258,11 @@ impl GgufFile {
     pub fn f32_array(&self, key: &str) -> Result<&[f32], FileError> {
         match self.array(key)? {
             GgufArray::F32(v) => Ok(v),
-            other => Err(self.wrong_type(key, "array[f32]", format!("array[{}]", other.elem_type_name()))),
+            other => Err(self.wrong_type(
+                key,
+                "array[f32]",
+                format!("array[{}]", other.elem_type_name()),
+            )),
         }
     }
 
@@ -217,11 +274,17 @@ impl GgufFile {
             return Ok(Cow::Borrowed(v));
         }
         let actual = || format!("array[{}]", array.elem_type_name());
-        let ints = array.integers().ok_or_else(|| self.wrong_type(key, "array[i32]", actual()))?;
+        let ints = array
+            .integers()
+            .ok_or_else(|| self.wrong_type(key, "array[i32]", actual()))?;
         let converted: Option<Vec<i32>> = ints.map(|n| i32::try_from(n).ok()).collect();
-        converted
-            .map(Cow::Owned)
-            .ok_or_else(|| self.wrong_type(key, "array[i32]", format!("{} with values out of range", actual())))
+        converted.map(Cow::Owned).ok_or_else(|| {
+            self.wrong_type(
+                key,
+                "array[i32]",
+                format!("{} with values out of range", actual()),
+            )
+        })
     }
 
     pub fn opt_u32(&self, key: &str) -> Result<Option<u32>, FileError> {

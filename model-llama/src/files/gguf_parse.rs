@@ -5,10 +5,10 @@
 //! the tensor infos (string name, u32 n_dims, u64 ne[n_dims] innermost first, u32 type, u64 offset
 //! relative to the data section), padding to `general.alignment` (default 32), the data section.
 
+use super::FileError;
 use super::byte_reader::ByteReader;
 use super::gguf_value::{GgufValue, read_value};
 use super::tensor_info::{TensorInfo, check_ranges, checked_size};
-use super::FileError;
 use quant_formats::GgmlType;
 use std::collections::HashMap;
 
@@ -39,11 +39,17 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<ParsedGguf, FileError> {
     let mut r = ByteReader::new(bytes, path);
     let magic: [u8; 4] = r.array(&|| "header (magic)".into())?;
     if &magic != b"GGUF" {
-        return Err(FileError::BadMagic { path: path.to_owned(), found: magic });
+        return Err(FileError::BadMagic {
+            path: path.to_owned(),
+            found: magic,
+        });
     }
     let version = r.u32(&|| "header (version)".into())?;
     if !(2..=3).contains(&version) {
-        return Err(FileError::UnsupportedVersion { path: path.to_owned(), version });
+        return Err(FileError::UnsupportedVersion {
+            path: path.to_owned(),
+            version,
+        });
     }
     let n_tensors = r.count(MIN_TENSOR_INFO_BYTES, &|| "header (tensor count)".into())?;
     let n_kv = r.count(MIN_KV_BYTES, &|| "header (metadata kv count)".into())?;
@@ -56,7 +62,10 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<ParsedGguf, FileError> {
     for i in 0..n_tensors {
         let info = read_tensor_info(&mut r, i, alignment)?;
         if tensor_index.insert(info.name.clone(), i).is_some() {
-            return Err(FileError::DuplicateTensor { path: path.to_owned(), tensor: info.name });
+            return Err(FileError::DuplicateTensor {
+                path: path.to_owned(),
+                tensor: info.name,
+            });
         }
         tensors.push(info);
     }
@@ -64,17 +73,27 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<ParsedGguf, FileError> {
     let data_start = r.align_to(alignment as usize) as u64;
     for t in &mut tensors {
         // `t.offset` holds the offset relative to the data section until here.
-        t.offset = data_start.checked_add(t.offset).ok_or_else(|| FileError::TensorPastEnd {
-            path: path.to_owned(),
-            tensor: t.name.clone(),
-            start: t.offset,
-            end: u64::MAX,
-            file_size: bytes.len() as u64,
-        })?;
+        t.offset = data_start
+            .checked_add(t.offset)
+            .ok_or_else(|| FileError::TensorPastEnd {
+                path: path.to_owned(),
+                tensor: t.name.clone(),
+                start: t.offset,
+                end: u64::MAX,
+                file_size: bytes.len() as u64,
+            })?;
     }
     check_ranges(path, &tensors, bytes.len() as u64)?;
 
-    Ok(ParsedGguf { version, alignment, data_start, metadata, key_index, tensors, tensor_index })
+    Ok(ParsedGguf {
+        version,
+        alignment,
+        data_start,
+        metadata,
+        key_index,
+        tensors,
+        tensor_index,
+    })
 }
 
 type Metadata = (Vec<(String, GgufValue)>, HashMap<String, usize>);
@@ -85,7 +104,10 @@ fn read_metadata(r: &mut ByteReader<'_>, n_kv: usize) -> Result<Metadata, FileEr
     for i in 0..n_kv {
         let key = r.str(&|| format!("metadata kv #{i} (key)"))?;
         if key_index.contains_key(key) {
-            return Err(FileError::DuplicateKey { path: r.path().to_owned(), key: key.to_owned() });
+            return Err(FileError::DuplicateKey {
+                path: r.path().to_owned(),
+                key: key.to_owned(),
+            });
         }
         let ty = r.u32(&|| format!("key '{key}' (value type)"))?;
         let value = read_value(r, key, ty)?;
@@ -96,7 +118,11 @@ fn read_metadata(r: &mut ByteReader<'_>, n_kv: usize) -> Result<Metadata, FileEr
 }
 
 /// `general.alignment`: any integer type, a power of two in `1..=MAX_ALIGNMENT`.
-fn read_alignment(path: &str, metadata: &[(String, GgufValue)], index: &HashMap<String, usize>) -> Result<u64, FileError> {
+fn read_alignment(
+    path: &str,
+    metadata: &[(String, GgufValue)],
+    index: &HashMap<String, usize>,
+) -> Result<u64, FileError> {
     const KEY: &str = "general.alignment";
     let Some(&i) = index.get(KEY) else {
         return Ok(DEFAULT_ALIGNMENT);
@@ -121,7 +147,11 @@ fn read_alignment(path: &str, metadata: &[(String, GgufValue)], index: &HashMap<
 }
 
 /// Reads tensor info `i`; its `offset` is still relative to the data section.
-fn read_tensor_info(r: &mut ByteReader<'_>, i: usize, alignment: u64) -> Result<TensorInfo, FileError> {
+fn read_tensor_info(
+    r: &mut ByteReader<'_>,
+    i: usize,
+    alignment: u64,
+) -> Result<TensorInfo, FileError> {
     let path = r.path();
     let name = r.str(&|| format!("tensor info #{i} (name)"))?.to_owned();
     let n_dims = r.u32(&|| format!("tensor '{name}' (n_dims)"))?;
@@ -148,7 +178,19 @@ fn read_tensor_info(r: &mut ByteReader<'_>, i: usize, alignment: u64) -> Result<
     let offset = r.u64(&|| format!("tensor '{name}' (offset)"))?;
     let (_, n_bytes) = checked_size(path, &name, ty, &shape)?;
     if offset % alignment != 0 {
-        return Err(FileError::MisalignedTensor { path: path.to_owned(), tensor: name, offset, alignment });
+        return Err(FileError::MisalignedTensor {
+            path: path.to_owned(),
+            tensor: name,
+            offset,
+            alignment,
+        });
     }
-    Ok(TensorInfo { name, ty, shape, offset, n_bytes, file_index: 0 })
+    Ok(TensorInfo {
+        name,
+        ty,
+        shape,
+        offset,
+        n_bytes,
+        file_index: 0,
+    })
 }

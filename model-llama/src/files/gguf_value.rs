@@ -198,7 +198,11 @@ fn min_bytes(ty: u32) -> usize {
 }
 
 /// Parses the value of metadata key `key`, whose type id has just been read.
-pub(crate) fn read_value(r: &mut ByteReader<'_>, key: &str, ty: u32) -> Result<GgufValue, FileError> {
+pub(crate) fn read_value(
+    r: &mut ByteReader<'_>,
+    key: &str,
+    ty: u32,
+) -> Result<GgufValue, FileError> {
     let what = || format!("key '{key}'");
     Ok(match ty {
         TYPE_U8 => GgufValue::U8(r.u8(&what)?),
@@ -245,7 +249,10 @@ fn read_vec<T, const N: usize>(
     decode: fn([u8; N]) -> T,
 ) -> Result<Vec<T>, FileError> {
     let bytes = r.take(n * N, what)?;
-    Ok(bytes.chunks_exact(N).map(|c| decode(c.try_into().unwrap_or([0; N]))).collect())
+    Ok(bytes
+        .chunks_exact(N)
+        .map(|c| decode(c.try_into().unwrap_or([0; N])))
+        .collect())
 }
 
 /// An array value at nesting `depth` (1 = the key's own value).

@@ -17,16 +17,22 @@ mod gguf;
 mod gguf_parse;
 mod gguf_value;
 mod gguf_writer;
+mod safetensors_checkpoint;
 mod safetensors_writer;
 mod storage;
 mod tensor_info;
+mod tensor_source;
 
 pub use error::FileError;
 pub use gguf::GgufFile;
 pub use gguf_parse::{DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
 pub use gguf_value::{GgufArray, GgufValue, MAX_ARRAY_DEPTH};
-pub use gguf_writer::{GGUF_DEFAULT_ALIGNMENT, GgufDataWriter, GgufWriteError, GgufWriter, PlannedTensor};
+pub use gguf_writer::{
+    GGUF_DEFAULT_ALIGNMENT, GgufDataWriter, GgufWriteError, GgufWriter, PlannedTensor,
+};
+pub use safetensors_checkpoint::SafetensorsCheckpoint;
 pub use safetensors_writer::{
     PlannedSafetensor, SafetensorsDataWriter, SafetensorsWriteError, SafetensorsWriter,
 };
 pub use tensor_info::{MAX_TENSOR_ELEMENTS, TensorInfo};
+pub use tensor_source::{ModelFile, TensorSource};

@@ -19,7 +19,10 @@ pub(crate) enum FileBytes {
 impl FileBytes {
     /// Maps `path` read-only.
     pub(crate) fn map(path: &Path) -> Result<Self, FileError> {
-        let io_err = |source| FileError::Io { path: path.display().to_string(), source };
+        let io_err = |source| FileError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = File::open(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
         if len == 0 {

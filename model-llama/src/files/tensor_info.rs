@@ -38,7 +38,12 @@ impl TensorInfo {
 /// Checks a shape (outermost first) and returns `(elements, bytes)`: every dimension at least 1, the
 /// product free of overflow and at most [`MAX_TENSOR_ELEMENTS`], the innermost dimension a whole number
 /// of `ty` blocks.
-pub(crate) fn checked_size(path: &str, name: &str, ty: GgmlType, shape: &[u64]) -> Result<(u64, u64), FileError> {
+pub(crate) fn checked_size(
+    path: &str,
+    name: &str,
+    ty: GgmlType,
+    shape: &[u64],
+) -> Result<(u64, u64), FileError> {
     let bad = |reason: String| FileError::BadShape {
         path: path.to_owned(),
         tensor: name.to_owned(),
@@ -56,19 +61,31 @@ pub(crate) fn checked_size(path: &str, name: &str, ty: GgmlType, shape: &[u64]) 
     let block = ty.block_elems() as u64;
     let inner = shape.last().copied().unwrap_or(1);
     if inner % block != 0 {
-        return Err(FileError::PartialBlock { path: path.to_owned(), tensor: name.to_owned(), ty, inner, block });
+        return Err(FileError::PartialBlock {
+            path: path.to_owned(),
+            tensor: name.to_owned(),
+            ty,
+            inner,
+            block,
+        });
     }
-    let bytes = ty.bytes_for(elements).map_err(|source| FileError::TensorType {
-        path: path.to_owned(),
-        tensor: name.to_owned(),
-        source,
-    })?;
+    let bytes = ty
+        .bytes_for(elements)
+        .map_err(|source| FileError::TensorType {
+            path: path.to_owned(),
+            tensor: name.to_owned(),
+            source,
+        })?;
     Ok((elements, bytes))
 }
 
 /// Checks that each tensor's range ends inside the file and that no two overlap. `tensors` all belong to
 /// one file of `file_size` bytes.
-pub(crate) fn check_ranges(path: &str, tensors: &[TensorInfo], file_size: u64) -> Result<(), FileError> {
+pub(crate) fn check_ranges(
+    path: &str,
+    tensors: &[TensorInfo],
+    file_size: u64,
+) -> Result<(), FileError> {
     for t in tensors {
         let end = t.offset.checked_add(t.n_bytes);
         if end.is_none_or(|end| end > file_size) {
