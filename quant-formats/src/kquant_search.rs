@@ -536,6 +536,52 @@ mod tests {
     }
 }
 
+/// Byte-for-byte comparison with llama.cpp's own quantisers (fixtures/llama_cpp, made by its
+/// make.sh from ggml-quants.c): 16 super-blocks of varied data (cosine, normal, weight-sized,
+/// outliers, one-signed, zero groups, all zero, tiny, large, integer ties).
+#[cfg(test)]
+mod llama_cpp_fixtures {
+    use crate::{GgmlType, quantize_row};
+
+    const INPUT: &[u8] = include_bytes!("../fixtures/llama_cpp/input.f32");
+
+    fn check(ty: GgmlType, expected: &[u8]) {
+        let x: Vec<f32> = INPUT
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let got = quantize_row(ty, &x).expect("fixture input is whole blocks");
+        assert_eq!(got.len(), expected.len(), "{ty}: byte count");
+        let block = ty.block_bytes();
+        for (i, (g, e)) in got.chunks(block).zip(expected.chunks(block)).enumerate() {
+            assert_eq!(g, e, "{ty}: block {i} differs from llama.cpp");
+        }
+    }
+
+    macro_rules! llama_cpp_fixture_tests {
+        ($($name:ident: $ty:ident,)*) => {$(
+            #[test]
+            fn $name() {
+                check(
+                    GgmlType::$ty,
+                    include_bytes!(concat!("../fixtures/llama_cpp/", stringify!($ty), ".bin")),
+                );
+            }
+        )*};
+    }
+
+    llama_cpp_fixture_tests! {
+        q2_k_quantize_matches_llama_cpp: Q2_K,
+        q3_k_quantize_matches_llama_cpp: Q3_K,
+        q4_k_quantize_matches_llama_cpp: Q4_K,
+        q5_k_quantize_matches_llama_cpp: Q5_K,
+        q6_k_quantize_matches_llama_cpp: Q6_K,
+        q8_k_quantize_matches_llama_cpp: Q8_K,
+        iq4_nl_quantize_matches_llama_cpp: IQ4_NL,
+        iq4_xs_quantize_matches_llama_cpp: IQ4_XS,
+    }
+}
+
 /// Checks shared by the k-quant and IQ4 format tests, after llama.cpp's tests/test-quantize-fns.cpp.
 #[cfg(test)]
 pub(crate) mod test_support {
