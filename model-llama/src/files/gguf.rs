@@ -117,10 +117,7 @@ impl GgufFile {
     /// If `info` describes a range outside this file (a `TensorInfo` from another file): a caller bug,
     /// never a property of the file's contents, whose ranges were all checked at open.
     pub fn tensor_bytes(&self, info: &TensorInfo) -> &[u8] {
-        let range = usize::try_from(info.offset)
-            .ok()
-            .zip(usize::try_from(info.offset + info.n_bytes).ok());
-        match range.and_then(|(start, end)| self.bytes.get(start..end)) {
+        match info.data_in(&self.bytes) {
             Some(bytes) => bytes,
             None => panic!(
                 "{}: tensor '{}' is not from this file",

@@ -141,11 +141,10 @@ impl SafetensorsCheckpoint {
     /// If `info` names a shard or range this checkpoint does not have (a `TensorInfo` from elsewhere): a
     /// caller bug, never a property of the files, whose ranges were all checked at open.
     pub fn tensor_bytes(&self, info: &TensorInfo) -> &[u8] {
-        let bytes = self.shards.get(info.file_index).and_then(|shard| {
-            let start = usize::try_from(info.offset).ok()?;
-            let end = usize::try_from(info.offset + info.n_bytes).ok()?;
-            shard.bytes.get(start..end)
-        });
+        let bytes = self
+            .shards
+            .get(info.file_index)
+            .and_then(|shard| info.data_in(&shard.bytes));
         match bytes {
             Some(bytes) => bytes,
             None => panic!(

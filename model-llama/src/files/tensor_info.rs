@@ -24,14 +24,21 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    /// Number of elements (product of `shape`; validated not to overflow).
+    /// Number of elements: the product of `shape` (validated at open not to overflow).
     pub fn elements(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().fold(1u64, |acc, &d| acc.saturating_mul(d))
+    }
+
+    /// `file[offset..offset + n_bytes]`, or `None` when that range is not inside `file`.
+    pub(crate) fn data_in<'a>(&self, file: &'a [u8]) -> Option<&'a [u8]> {
+        let start = usize::try_from(self.offset).ok()?;
+        let len = usize::try_from(self.n_bytes).ok()?;
+        file.get(start..start.checked_add(len)?)
     }
 
     /// The byte range `[offset, offset + n_bytes)` in its file.
     pub fn byte_range(&self) -> std::ops::Range<u64> {
-        self.offset..self.offset + self.n_bytes
+        self.offset..self.offset.saturating_add(self.n_bytes)
     }
 }
 
