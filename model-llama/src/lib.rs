@@ -5,3 +5,4 @@ pub mod config;
 pub mod sampling;
 pub mod files;
 pub mod testmodel;
+pub mod tokenizer;
