@@ -107,7 +107,8 @@ fn check_against_gguf_py(ty: GgmlType) {
         if let Some(i) = ours.iter().zip(&expected).position(|(a, b)| a != b) {
             let b = i / block * block;
             panic!(
-                "{ty}: quantized byte {i} (block {}) differs from gguf-py:\n ours   {:02x?}\n gguf-py {:02x?}",
+                "{ty}: quantized byte {i} (block {}) differs from gguf-py:\n \
+                 ours    {:02x?}\n gguf-py {:02x?}",
                 i / block,
                 &ours[b..b + block],
                 &expected[b..b + block]

@@ -30,8 +30,8 @@ impl QuantBlock for BlockQ8_1 {
     const BLOCK_ELEMS: usize = QK8_1;
     type Activation = BlockQ8_1;
 
-    /// `y = q * d`. ggml has no `dequantize_row_q8_1`; this is the value the quants stand for
-    /// (as ggml-cuda's q8_1 consumers read it) and matches `dequantize_row_q8_0` on the same `d`, `qs`.
+    /// `y = q * d`. ggml has no `dequantize_row_q8_1`; this is the value the quants stand for (as
+    /// ggml-cuda's q8_1 consumers read it), the same maths as `dequantize_row_q8_0`.
     fn dequantize_block(&self, out: &mut [f32]) {
         let d = self.d.to_f32();
         for (y, &q) in out[..QK8_1].iter_mut().zip(&self.qs) {
