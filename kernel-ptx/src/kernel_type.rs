@@ -1,7 +1,9 @@
 //! `KernelType`: one value per kernel the engine launches, and everything derived from it.
 
 use crate::builder::{Kernel, render_module};
-use crate::kernels::{gemv, quantize_q8_1};
+use crate::kernels::elementwise::Elementwise;
+use crate::kernels::embedding::{self, Embedding};
+use crate::kernels::{argmax, elementwise, gemv, quantize_q8_1, rms_norm, rope};
 use crate::{Gemv, KernelError, SmTarget};
 use quant_formats::GgmlType;
 
@@ -14,6 +16,20 @@ pub enum KernelType {
     QuantizeQ8_1 { target: SmTarget },
     /// `y[m, n] = W[n, k] · x[m, k]` for GGUF-block weights and Q8_1 activations.
     Gemv(Gemv),
+    /// RMS norm times weight over rows; `residual`: first `residual += x`, then normalise it.
+    RmsNorm { residual: bool, target: SmTarget },
+    /// `out = a + b` elementwise (f32).
+    Add { target: SmTarget },
+    /// `out = silu(gate) * up` elementwise (f32).
+    Swiglu { target: SmTarget },
+    /// Rotary embedding in place; `neox`: rotate halves instead of adjacent pairs.
+    Rope { neox: bool, target: SmTarget },
+    /// Token-embedding gather with dequantisation.
+    Embedding(Embedding),
+    /// Argmax stage 1: per-chunk best `(value, index)`.
+    ArgmaxPartial { target: SmTarget },
+    /// Argmax stage 2: best of the chunk results per row.
+    ArgmaxFinal { target: SmTarget },
 }
 
 /// Runtime dims of one launch. Each family documents which fields it reads; others are ignored.
@@ -21,6 +37,9 @@ pub enum KernelType {
 /// - `Gemv`: `n` output rows (weight rows), `k` inner dim, `m` activation columns (= the
 ///   variant's M).
 /// - `QuantizeQ8_1`: `m` rows of `k` floats.
+/// - `RmsNorm`: `rows` rows of `n`. `Add`/`Swiglu`: `rows * n` elements (the `count` argument).
+/// - `Rope`: `rows` tokens, `n` heads, `k` head_dim. `Embedding`: `rows` tokens, `n` row length.
+/// - `ArgmaxPartial`/`ArgmaxFinal`: `rows` rows of `n` logits (scratch: `rows * parts(n)`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LaunchDims {
     pub n: u32,
@@ -69,6 +88,17 @@ impl KernelType {
         let name = match self {
             KernelType::QuantizeQ8_1 { .. } => "quantize_q8_1".to_string(),
             KernelType::Gemv(g) => g.entry_name(),
+            KernelType::RmsNorm {
+                residual: false, ..
+            } => "rms_norm".to_string(),
+            KernelType::RmsNorm { residual: true, .. } => "rms_norm_fused_residual".to_string(),
+            KernelType::Add { .. } => "add_f32".to_string(),
+            KernelType::Swiglu { .. } => "swiglu_f32".to_string(),
+            KernelType::Rope { neox: false, .. } => "rope_norm".to_string(),
+            KernelType::Rope { neox: true, .. } => "rope_neox".to_string(),
+            KernelType::Embedding(e) => e.entry_name(),
+            KernelType::ArgmaxPartial { .. } => "argmax_partial".to_string(),
+            KernelType::ArgmaxFinal { .. } => "argmax_final".to_string(),
         };
         match self.target() {
             SmTarget::Sm90 => name,
@@ -79,8 +109,15 @@ impl KernelType {
     /// The architecture the module is generated for.
     pub fn target(&self) -> SmTarget {
         match self {
-            KernelType::QuantizeQ8_1 { target } => *target,
+            KernelType::QuantizeQ8_1 { target }
+            | KernelType::RmsNorm { target, .. }
+            | KernelType::Add { target }
+            | KernelType::Swiglu { target }
+            | KernelType::Rope { target, .. }
+            | KernelType::ArgmaxPartial { target }
+            | KernelType::ArgmaxFinal { target } => *target,
             KernelType::Gemv(g) => g.target(),
+            KernelType::Embedding(e) => e.target(),
         }
     }
 
@@ -90,6 +127,15 @@ impl KernelType {
         let kernel: Kernel = match self {
             KernelType::QuantizeQ8_1 { target } => quantize_q8_1::build(&name, *target),
             KernelType::Gemv(g) => gemv::build(&name, g),
+            KernelType::RmsNorm { residual, target } => rms_norm::build(&name, *target, *residual),
+            KernelType::Add { target } => elementwise::build(&name, *target, Elementwise::Add),
+            KernelType::Swiglu { target } => {
+                elementwise::build(&name, *target, Elementwise::Swiglu)
+            }
+            KernelType::Rope { neox, target } => rope::build(&name, *target, *neox),
+            KernelType::Embedding(e) => e.build(&name),
+            KernelType::ArgmaxPartial { target } => argmax::build_partial(&name, *target),
+            KernelType::ArgmaxFinal { target } => argmax::build_final(&name, *target),
         };
         render_module(self.target(), &[kernel])
     }
@@ -100,6 +146,12 @@ impl KernelType {
         let result = match self {
             KernelType::QuantizeQ8_1 { .. } => quantize_q8_1::launch(dims),
             KernelType::Gemv(g) => g.launch(dims),
+            KernelType::RmsNorm { .. } => rms_norm::launch(dims),
+            KernelType::Add { .. } | KernelType::Swiglu { .. } => elementwise::launch(dims),
+            KernelType::Rope { .. } => rope::launch(dims),
+            KernelType::Embedding(e) => e.launch(dims),
+            KernelType::ArgmaxPartial { .. } => argmax::launch(dims, true),
+            KernelType::ArgmaxFinal { .. } => argmax::launch(dims, false),
         };
         result.map_err(|reason| KernelError::UnsupportedDims {
             kernel: self.entry_name(),
@@ -113,6 +165,16 @@ impl KernelType {
         match self {
             KernelType::QuantizeQ8_1 { .. } => quantize_q8_1::PARAMS,
             KernelType::Gemv(_) => gemv::PARAMS,
+            KernelType::RmsNorm {
+                residual: false, ..
+            } => rms_norm::PARAMS,
+            KernelType::RmsNorm { residual: true, .. } => rms_norm::PARAMS_RESIDUAL,
+            KernelType::Add { .. } => elementwise::PARAMS_ADD,
+            KernelType::Swiglu { .. } => elementwise::PARAMS_SWIGLU,
+            KernelType::Rope { .. } => rope::PARAMS,
+            KernelType::Embedding(_) => embedding::PARAMS,
+            KernelType::ArgmaxPartial { .. } => argmax::PARAMS_PARTIAL,
+            KernelType::ArgmaxFinal { .. } => argmax::PARAMS_FINAL,
         }
     }
 
@@ -120,7 +182,31 @@ impl KernelType {
     /// × M ∈ {1, 2, 4, 8} at the selected geometry, and every other kernel, all for sm_90.
     pub fn samples() -> Vec<KernelType> {
         let target = SmTarget::Sm90;
-        let mut out = vec![KernelType::QuantizeQ8_1 { target }];
+        let mut out = vec![
+            KernelType::QuantizeQ8_1 { target },
+            KernelType::RmsNorm {
+                residual: false,
+                target,
+            },
+            KernelType::RmsNorm {
+                residual: true,
+                target,
+            },
+            KernelType::Add { target },
+            KernelType::Swiglu { target },
+            KernelType::Rope {
+                neox: false,
+                target,
+            },
+            KernelType::Rope { neox: true, target },
+            KernelType::ArgmaxPartial { target },
+            KernelType::ArgmaxFinal { target },
+        ];
+        for format in embedding::FORMATS {
+            if let Ok(e) = Embedding::new(format, target) {
+                out.push(KernelType::Embedding(e));
+            }
+        }
         for format in gemv::formats() {
             for m in [1, 2, 4, 8] {
                 let (warps, rows) = gemv::default_geometry(format);
@@ -137,6 +223,13 @@ impl KernelType {
         match self {
             KernelType::QuantizeQ8_1 { .. } => KernelType::QuantizeQ8_1 { target },
             KernelType::Gemv(g) => KernelType::Gemv(g.with_target(target)),
+            KernelType::RmsNorm { residual, .. } => KernelType::RmsNorm { residual, target },
+            KernelType::Add { .. } => KernelType::Add { target },
+            KernelType::Swiglu { .. } => KernelType::Swiglu { target },
+            KernelType::Rope { neox, .. } => KernelType::Rope { neox, target },
+            KernelType::Embedding(e) => KernelType::Embedding(e.with_target(target)),
+            KernelType::ArgmaxPartial { .. } => KernelType::ArgmaxPartial { target },
+            KernelType::ArgmaxFinal { .. } => KernelType::ArgmaxFinal { target },
         }
     }
 }

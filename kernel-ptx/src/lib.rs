@@ -12,6 +12,7 @@ mod target;
 
 pub use error::KernelError;
 pub use kernel_type::{KernelType, LaunchDims, LaunchGeometry, Param, ParamKind, gemv_formats};
+pub use kernels::embedding::Embedding;
 pub use kernels::gemv::Gemv;
 pub use select::{GpuProfileLite, select_matvec};
 pub use target::SmTarget;

@@ -324,6 +324,8 @@ pub enum Cmp {
     Ge,
     /// Float only: true if either operand is NaN.
     Nan,
+    /// Float only: true if neither operand is NaN.
+    Num,
 }
 
 impl Cmp {
@@ -336,6 +338,7 @@ impl Cmp {
             Cmp::Gt => "gt",
             Cmp::Ge => "ge",
             Cmp::Nan => "nan",
+            Cmp::Num => "num",
         }
     }
 }

@@ -1,0 +1,166 @@
+//! RMS norm, optionally fused with the residual add before it:
+//! `y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * w` (ggml-cuda `rms_norm_f32` followed by
+//! the weight multiply, ggml/src/ggml-cuda/norm.cu). The fused form first computes
+//! `h = x + residual`, writes `h` back into `residual` (the residual stream) and normalises `h`.
+//!
+//! One block of 256 threads per row; threads stride over the row; the sum of squares is a
+//! block reduction in a fixed order. Shapes: x, y, residual f32 `[rows, n]`; w f32 `[n]`.
+//! `x` and `w` are read through the non-coherent path: `y` must not alias them.
+
+use crate::builder::{
+    Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Round, Space, Special, Ty,
+};
+use crate::kernels::reduce::block_sum;
+use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+
+const THREADS: u32 = 256;
+
+pub const PARAMS: &[Param] = &[
+    Param {
+        name: "x",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "w",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "y",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "n",
+        kind: ParamKind::U32,
+    },
+    Param {
+        name: "eps",
+        kind: ParamKind::F32,
+    },
+];
+
+pub const PARAMS_RESIDUAL: &[Param] = &[
+    Param {
+        name: "x",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "residual",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "w",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "y",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "n",
+        kind: ParamKind::U32,
+    },
+    Param {
+        name: "eps",
+        kind: ParamKind::F32,
+    },
+];
+
+/// Reads `dims.rows` (rows) and `dims.n` (row length).
+pub fn launch(dims: &LaunchDims) -> Result<LaunchGeometry, String> {
+    if dims.rows == 0 || dims.n == 0 {
+        return Err("rows and n must be positive".into());
+    }
+    if dims.rows.checked_mul(dims.n).is_none() {
+        return Err("rows*n overflows u32".into());
+    }
+    Ok(LaunchGeometry {
+        grid: [dims.rows, 1, 1],
+        block: [THREADS, 1, 1],
+        dynamic_shared_bytes: 0,
+    })
+}
+
+pub fn build(name: &str, target: SmTarget, residual: bool) -> Kernel {
+    let mut b = KernelBuilder::new(name, target);
+    b.max_threads(THREADS);
+    let x = b.param("x", ParamKind::Ptr);
+    let res = residual.then(|| b.param("residual", ParamKind::Ptr));
+    let w = b.param("w", ParamKind::Ptr);
+    let y = b.param("y", ParamKind::Ptr);
+    let n = b.param("n", ParamKind::U32);
+    let eps = b.param("eps", ParamKind::F32);
+    b.griddep_wait();
+    b.griddep_launch_dependents();
+
+    let tid = b.mov(Ty::U32, Special::TidX);
+    let row = b.mov(Ty::U32, Special::CtaidX);
+    let row_start = b.mul(Ty::U32, row, n);
+    let x_row = b.index_addr(x, row_start, 4);
+    let y_row = b.index_addr(y, row_start, 4);
+    let res_row = res.map(|r| b.index_addr(r, row_start, 4));
+
+    // Pass 1: sum of squares (and h = x + residual written back).
+    let sum = b.mov(Ty::F32, 0.0f32);
+    strided_loop(&mut b, tid, n, "sumsq", |b, col| {
+        let xa = b.index_addr(x_row, col, 4);
+        let mut v = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(xa));
+        if let Some(res_row) = res_row {
+            let ra = b.index_addr(res_row, col, 4);
+            let r = b.ld(Space::Global, Ty::F32, Addr::reg(ra));
+            v = b.add(Ty::F32, v, r);
+            b.st(Space::Global, Ty::F32, Addr::reg(ra), v);
+        }
+        let s = b.fma(Ty::F32, v, v, sum);
+        b.mov_to(sum, s);
+    });
+    let total = block_sum(&mut b, sum, tid, THREADS / 32, "warp_sums");
+    let n_f = b.cvt(Ty::F32, Ty::U32, Some(Round::Rn), n);
+    let mean = b.div(Ty::F32, total, n_f);
+    let var = b.add(Ty::F32, mean, eps);
+    let root = b.float_unary(FloatUnary::SqrtRn, Ty::F32, var);
+    let scale = b.float_unary(FloatUnary::RcpRn, Ty::F32, root);
+
+    // Pass 2: y = (v * scale) * w; v re-read (this thread wrote h itself in the fused form).
+    strided_loop(&mut b, tid, n, "scale", |b, col| {
+        let v = match res_row {
+            Some(res_row) => {
+                let ra = b.index_addr(res_row, col, 4);
+                b.ld(Space::Global, Ty::F32, Addr::reg(ra))
+            }
+            None => {
+                let xa = b.index_addr(x_row, col, 4);
+                b.ld(Space::GlobalNc, Ty::F32, Addr::reg(xa))
+            }
+        };
+        let wa = b.index_addr(w, col, 4);
+        let wv = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(wa));
+        let scaled = b.mul(Ty::F32, v, scale);
+        let out = b.mul(Ty::F32, scaled, wv);
+        let ya = b.index_addr(y_row, col, 4);
+        b.st(Space::Global, Ty::F32, Addr::reg(ya), out);
+    });
+    b.ret();
+    b.finish()
+}
+
+/// `for col in (tid..n).step_by(THREADS) { body(col) }`.
+pub(crate) fn strided_loop(
+    b: &mut KernelBuilder,
+    tid: Reg,
+    n: Reg,
+    hint: &str,
+    body: impl FnOnce(&mut KernelBuilder, Reg),
+) {
+    let col = b.mov(Ty::U32, tid);
+    let top = b.label(hint);
+    let end = b.label(&format!("{hint}_done"));
+    let skip = b.setp(Cmp::Ge, Ty::U32, col, n);
+    b.bra_if(skip, false, &end);
+    b.place(&top);
+    body(b, col);
+    let next = b.add(Ty::U32, col, THREADS);
+    b.mov_to(col, next);
+    let more = b.setp(Cmp::Lt, Ty::U32, col, n);
+    b.bra_if(more, false, &top);
+    b.place(&end);
+}
