@@ -9,6 +9,8 @@ For every GGML type quant-formats supports:
 and, for every type gguf-py can quantise:
   quantize/input.f32     one random f32 row (LE), shared by all types
   quantize/<TYPE>.bin    gguf-py's `gguf.quants.quantize` of that row
+  quantize/llama_cpp_q8_1_input.f32
+                         the input of fixtures/llama_cpp/Q8_1_act.bin (llama.cpp's own Q8_1 quantiser)
 
 gguf-py has no Q8_1 or Q8_K dequantiser (ggml uses them only as activation formats). For those two the
 reference is the numpy expression in REFERENCE_DEQUANT below, written from ggml's definition
@@ -144,6 +146,12 @@ def main() -> None:
             continue
         (OUT / "quantize" / f"{qtype.name}.bin").write_bytes(np.ascontiguousarray(q).view(np.uint8).tobytes())
         manifest["quantize"].append({"type": qtype.name, "reference": f"{GGUF_PY} gguf.quants.quantize"})
+
+    # The activations fixtures/llama_cpp/make.sh quantised with llama.cpp's quantize_row_q8_1_ref
+    # into fixtures/llama_cpp/Q8_1_act.bin (same generator and seed), so our Q8_1 quantiser is
+    # checked against ggml-quants.c itself.
+    act = (np.random.default_rng(99).standard_normal(4096) * 1.5).astype("<f4")
+    (OUT / "quantize" / "llama_cpp_q8_1_input.f32").write_bytes(act.tobytes())
 
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 

@@ -172,3 +172,16 @@ gguf_py_test_per_type! {
     iq4_nl_matches_gguf_py => IQ4_NL,
     iq4_xs_matches_gguf_py => IQ4_XS,
 }
+
+/// gguf-py cannot quantise Q8_1; llama.cpp's `quantize_row_q8_1_ref` (fixtures/llama_cpp/make.sh,
+/// compiled from ggml-quants.c) is the reference instead, on the activations our script recreates.
+#[test]
+fn q8_1_quantize_matches_llama_cpp() {
+    let input = read_f32("quantize/llama_cpp_q8_1_input.f32");
+    let expected = read("llama_cpp/Q8_1_act.bin");
+    let ours = quantize_row(GgmlType::Q8_1, &input).unwrap();
+    assert_eq!(ours.len(), expected.len());
+    for (i, (a, b)) in ours.chunks(36).zip(expected.chunks(36)).enumerate() {
+        assert_eq!(a, b, "Q8_1 block {i} differs from llama.cpp");
+    }
+}
