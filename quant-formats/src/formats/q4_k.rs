@@ -135,15 +135,16 @@ pub(crate) fn dot8_q8_1(q: &[u8; QK_K], sub: usize, t: usize, b: &BlockQ8_1) -> 
 /// `c = iqs / 8` of 64 elements and quarter `t = (iqs / 2) % 4`) with
 /// `vec_dot_q{4,5}_K_q8_1_impl_vmmq`: for the two sub-blocks `2c + i` of the chunk,
 /// `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum_u * m)`, then `d * sumf_d - dmin * sumf_m`.
-/// Partials summed in `(block, iqs)` order.
+/// Each partial is added to the running total `acc` in `iqs` order; returns the new total.
 pub(crate) fn vec_dot_affine_k(
+    acc: f32,
     d: f16,
     dmin: f16,
     scales: &[u8; K_SCALE_SIZE],
     q: &[u8; QK_K],
     act: &[BlockQ8_1],
 ) -> f32 {
-    let mut sum = 0.0f32;
+    let mut sum = acc;
     for iqs in (0..32).step_by(2) {
         let (c, t) = (iqs / 8, (iqs / 2) % 4);
         let mut sumf_d = 0.0f32;
@@ -209,13 +210,13 @@ impl QuantBlock for BlockQ4K {
         }
     }
 
-    /// See [`vec_dot_affine_k`] (`vec_dot_q4_K_q8_1`).
+    /// See [`vec_dot_affine_k`] (`vec_dot_q4_K_q8_1`); partials summed in `(block, iqs)` order.
     fn vec_dot(weights: &[Self], act: &[BlockQ8_1]) -> f32 {
         weights
             .iter()
             .zip(act.chunks_exact(QK_K / 32))
             .fold(0.0f32, |acc, (w, a)| {
-                acc + vec_dot_affine_k(w.d, w.dmin, &w.scales, &w.quants(), a)
+                vec_dot_affine_k(acc, w.d, w.dmin, &w.scales, &w.quants(), a)
             })
     }
 }

@@ -93,13 +93,14 @@ impl QuantBlock for BlockQ5K {
     }
 
     /// ggml-cuda vecdotq.cuh `vec_dot_q5_K_q8_1` / `vec_dot_q5_K_q8_1_impl_vmmq`: the Q4_K
-    /// computation on 5-bit quants (see `vec_dot_affine_k` in q4_k.rs).
+    /// computation on 5-bit quants (see `vec_dot_affine_k` in q4_k.rs); partials summed in
+    /// `(block, iqs)` order.
     fn vec_dot(weights: &[Self], act: &[BlockQ8_1]) -> f32 {
         weights
             .iter()
             .zip(act.chunks_exact(QK_K / 32))
             .fold(0.0f32, |acc, (w, a)| {
-                acc + vec_dot_affine_k(w.d, w.dmin, &w.scales, &w.quants(), a)
+                vec_dot_affine_k(acc, w.d, w.dmin, &w.scales, &w.quants(), a)
             })
     }
 }
