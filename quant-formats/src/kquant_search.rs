@@ -504,6 +504,41 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_and_huge_inputs_do_not_panic() {
+        use crate::{GgmlType, dequantize_row, quantize_row};
+        let mut x: Vec<f32> = (0..512).map(|i| (i as f32 * 0.7).sin()).collect();
+        for (i, v) in [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            3e38,
+            -3e38,
+            1e-40,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            x[40 * i + 3] = v;
+        }
+        x[300..340].fill(f32::NAN);
+        for ty in [
+            GgmlType::Q2_K,
+            GgmlType::Q3_K,
+            GgmlType::Q4_K,
+            GgmlType::Q5_K,
+            GgmlType::Q6_K,
+            GgmlType::Q8_K,
+            GgmlType::IQ4_NL,
+            GgmlType::IQ4_XS,
+        ] {
+            let bytes = quantize_row(ty, &x).expect("whole blocks");
+            assert_eq!(bytes.len(), 512 / ty.block_elems() * ty.block_bytes());
+            let mut y = vec![0.0f32; 512];
+            dequantize_row(ty, &bytes, &mut y).expect("whole blocks");
+        }
+    }
+
+    #[test]
     fn make_qkx2_quants_fits_an_exact_affine_grid() {
         // x = 0.25 * l - 1.0 for l = 0..=15 repeated: the fit recovers scale 0.25 and min 1.0.
         let x: Vec<f32> = (0..32).map(|i| 0.25 * (i % 16) as f32 - 1.0).collect();
