@@ -26,7 +26,9 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Number of elements: the product of `shape` (validated at open not to overflow).
     pub fn elements(&self) -> u64 {
-        self.shape.iter().fold(1u64, |acc, &d| acc.saturating_mul(d))
+        self.shape
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d))
     }
 
     /// `file[offset..offset + n_bytes]`, or `None` when that range is not inside `file`.
