@@ -154,3 +154,24 @@ fn tiny_code_safetensors_checkpoint_opens_with_config() {
         c.tensor("model.embed_tokens.weight").unwrap().shape
     );
 }
+
+#[test]
+fn files_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<GgufFile>();
+    assert_send_sync::<model_llama::files::SafetensorsCheckpoint>();
+    assert_send_sync::<model_llama::files::ModelFile>();
+    let f = GgufFile::open(fixture("models/tiny-code/tiny-code-Q8_0.gguf")).unwrap();
+    let sizes: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = f
+            .tensors()
+            .chunks(20)
+            .map(|chunk| s.spawn(|| chunk.iter().map(|t| f.tensor_bytes(t).len()).sum()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        sizes.iter().sum::<usize>() as u64,
+        f.tensors().iter().map(|t| t.n_bytes).sum::<u64>()
+    );
+}
