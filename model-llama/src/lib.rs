@@ -4,5 +4,8 @@ pub mod chat_template;
 pub mod config;
 pub mod sampling;
 pub mod files;
+pub mod forward;
+pub mod generate;
 pub mod testmodel;
 pub mod tokenizer;
+pub mod weights;

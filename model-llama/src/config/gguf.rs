@@ -167,3 +167,47 @@ fn float_key(file: &impl GgufMetadata, key: &str) -> Result<Option<f64>, ConfigE
 fn str_key<'a>(file: &'a impl GgufMetadata, key: &str) -> Result<Option<&'a str>, ConfigError> {
     file.meta_str(key).map_err(|found| wrong_type(key, found))
 }
+
+impl GgufMetadata for crate::files::GgufFile {
+    fn meta_int(&self, key: &str) -> Result<Option<i128>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_integer().map(Some).ok_or_else(|| v.type_name()),
+        }
+    }
+
+    fn meta_float(&self, key: &str) -> Result<Option<f64>, String> {
+        use crate::files::GgufValue;
+        match self.get(key) {
+            None => Ok(None),
+            Some(GgufValue::F32(v)) => Ok(Some(f64::from(*v))),
+            Some(GgufValue::F64(v)) => Ok(Some(*v)),
+            Some(v) => v
+                .as_integer()
+                .map(|i| Some(i as f64))
+                .ok_or_else(|| v.type_name()),
+        }
+    }
+
+    fn meta_str(&self, key: &str) -> Result<Option<&str>, String> {
+        use crate::files::GgufValue;
+        match self.get(key) {
+            None => Ok(None),
+            Some(GgufValue::String(s)) => Ok(Some(s)),
+            Some(v) => Err(v.type_name()),
+        }
+    }
+
+    fn tensor_shape(&self, name: &str) -> Option<Vec<u64>> {
+        self.tensor(name).ok().map(|t| t.shape.clone())
+    }
+
+    fn tensor_f32(&self, name: &str) -> Result<Vec<f32>, String> {
+        let info = self.tensor(name).map_err(|e| e.to_string())?;
+        let len = usize::try_from(info.elements()).map_err(|e| e.to_string())?;
+        let mut out = vec![0.0; len];
+        quant_formats::dequantize_row(info.ty, self.tensor_bytes(info), &mut out)
+            .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+}
