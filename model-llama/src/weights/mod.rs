@@ -171,7 +171,12 @@ pub fn load_weights<S: WeightSink>(
         Some(loader.matrix(Tensor::Output, 0, [vocab, hidden])?)
     };
 
-    let used = loader.used;
+    let mut used = loader.used;
+    if config.tied_embeddings {
+        // Some tied checkpoints still carry a copy of the embeddings as the output matrix; the
+        // config says to use the embeddings, so the copy is not read.
+        used.insert(tensor_name(format, Tensor::Output, 0));
+    }
     if let Some(unused) = source
         .tensors()
         .iter()
