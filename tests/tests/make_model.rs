@@ -146,9 +146,10 @@ fn q4_k_m_type(arch: Arch, name: &str) -> GgmlType {
 fn every_dtype_and_arch_gives_the_llama_cpp_gguf_layout() {
     let dir = ScratchDir::new("gguf");
     for (i, &dtype) in WeightDtype::ALL.iter().enumerate() {
-        // Each dtype once, alternating the architecture; q4_k_m (the mix) for both.
+        // Each dtype once, alternating the architecture; q4_k_m (the mix) for both. f32 of both
+        // archs is also read in `gguf_and_safetensors_of_one_seed_hold_the_same_weights`.
         let archs: &[Arch] = match dtype {
-            WeightDtype::Q4KM | WeightDtype::F32 => &[Arch::Llama, Arch::Qwen2],
+            WeightDtype::Q4KM => &[Arch::Llama, Arch::Qwen2],
             _ if i % 2 == 0 => &[Arch::Llama],
             _ => &[Arch::Qwen2],
         };

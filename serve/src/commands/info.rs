@@ -48,7 +48,11 @@ fn describe_gguf(file: &GgufFile, out: &mut String) {
         let _ = writeln!(out, "name:          {name}");
     }
     if let Ok(file_type) = file.u32("general.file_type") {
-        let _ = writeln!(out, "file type:     {file_type} (llama_ftype)");
+        let _ = writeln!(
+            out,
+            "file type:     {file_type} ({})",
+            llama_ftype_name(file_type)
+        );
     }
     let _ = writeln!(out, "alignment:     {}", file.alignment());
     let _ = writeln!(out, "hyper-parameters:");
@@ -57,6 +61,32 @@ fn describe_gguf(file: &GgufFile, out: &mut String) {
         let _ = writeln!(out, "  {:<40} {}", &key[prefix.len()..], short_value(value));
     }
     let _ = writeln!(out, "tokenizer:     {}", gguf_tokenizer_summary(file));
+}
+
+/// llama.cpp's `enum llama_ftype` (include/llama.h), the values `general.file_type` holds.
+fn llama_ftype_name(file_type: u32) -> &'static str {
+    match file_type {
+        0 => "ALL_F32",
+        1 => "MOSTLY_F16",
+        2 => "MOSTLY_Q4_0",
+        3 => "MOSTLY_Q4_1",
+        7 => "MOSTLY_Q8_0",
+        8 => "MOSTLY_Q5_0",
+        9 => "MOSTLY_Q5_1",
+        10 => "MOSTLY_Q2_K",
+        11 => "MOSTLY_Q3_K_S",
+        12 => "MOSTLY_Q3_K_M",
+        13 => "MOSTLY_Q3_K_L",
+        14 => "MOSTLY_Q4_K_S",
+        15 => "MOSTLY_Q4_K_M",
+        16 => "MOSTLY_Q5_K_S",
+        17 => "MOSTLY_Q5_K_M",
+        18 => "MOSTLY_Q6_K",
+        25 => "MOSTLY_IQ4_NL",
+        30 => "MOSTLY_IQ4_XS",
+        32 => "MOSTLY_BF16",
+        _ => "other llama_ftype",
+    }
 }
 
 fn gguf_tokenizer_summary(file: &GgufFile) -> String {
