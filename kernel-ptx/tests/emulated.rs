@@ -90,7 +90,7 @@ fn gemv_matches_vec_dot_and_is_batch_invariant() {
     for format in formats {
         let qk = format.block_elems();
         // 37 blocks per row: several loop trips at every format's blocks-per-iteration, with a ragged tail.
-        let (n, k) = (13usize, 37 * qk);
+        let (n, k) = (13usize, 37 * qk.max(32));
         let w: Vec<u8> = random(2, n * k, 1.0)
             .chunks(k)
             .flat_map(|r| quantize_row(format, r).unwrap())

@@ -604,7 +604,7 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
         "mov" => match (&o[0], &o[1]) {
             (Opnd::Vec(dst), src) => {
                 let v = read_u(t, src);
-                let w = 64 / dst.len() as u32;
+                let w = width(ty) / dst.len() as u32;
                 for (k, &r) in dst.iter().enumerate() {
                     t.regs[r] = (v >> (w * k as u32)) & ((1u64 << w) - 1);
                 }
