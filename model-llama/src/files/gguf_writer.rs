@@ -489,4 +489,68 @@ mod tests {
             Err(GgufWriteError::DataSize { got: 6, .. })
         ));
     }
+
+    #[test]
+    fn the_reader_gets_back_every_value_type_and_the_tensor_bytes() {
+        use crate::files::GgufFile;
+        let values = [
+            ("u8", GgufValue::U8(200)),
+            ("i8", GgufValue::I8(-100)),
+            ("u16", GgufValue::U16(60000)),
+            ("i16", GgufValue::I16(-30000)),
+            ("u32", GgufValue::U32(4_000_000_000)),
+            ("i32", GgufValue::I32(-2_000_000_000)),
+            ("u64", GgufValue::U64(u64::MAX - 1)),
+            ("i64", GgufValue::I64(i64::MIN + 1)),
+            ("f32", GgufValue::F32(-1.5e-7)),
+            ("f64", GgufValue::F64(std::f64::consts::PI)),
+            ("bool", GgufValue::Bool(true)),
+            ("string", GgufValue::String("héllo ▁world".into())),
+            (
+                "strings",
+                GgufValue::Array(GgufArray::String(vec![
+                    "a".into(),
+                    String::new(),
+                    "ü".into(),
+                ])),
+            ),
+            ("f32s", GgufValue::Array(GgufArray::F32(vec![0.5, -2.0]))),
+            ("i32s", GgufValue::Array(GgufArray::I32(vec![1, -1, 3]))),
+            ("u8s", GgufValue::Array(GgufArray::U8(vec![]))),
+            (
+                "bools",
+                GgufValue::Array(GgufArray::Bool(vec![true, false])),
+            ),
+            ("f64s", GgufValue::Array(GgufArray::F64(vec![1e300]))),
+            ("u64s", GgufValue::Array(GgufArray::U64(vec![7]))),
+            (
+                "nested",
+                GgufValue::Array(GgufArray::Array(vec![
+                    GgufArray::U16(vec![1, 2]),
+                    GgufArray::String(vec!["x".into()]),
+                ])),
+            ),
+        ];
+        let mut w = GgufWriter::new();
+        for (key, value) in &values {
+            w.add_metadata(*key, value.clone()).unwrap();
+        }
+        w.add_tensor("q", GgmlType::Q8_0, &[2, 32]).unwrap();
+        w.add_tensor("v", GgmlType::F32, &[3]).unwrap();
+        let mut data = w.write_header(Vec::new(), Path::new("mem")).unwrap();
+        let q: Vec<u8> = (0..68).map(|i| i as u8).collect();
+        data.write_data(&q[..10]).unwrap();
+        data.write_data(&q[10..]).unwrap();
+        data.write_data(&[9; 12]).unwrap();
+        let file = GgufFile::from_vec("mem", data.finish().unwrap()).unwrap();
+        assert_eq!(file.version(), 3);
+        assert_eq!(file.metadata().len(), values.len());
+        for (key, value) in &values {
+            assert_eq!(file.get(key), Some(value), "{key}");
+        }
+        let tq = file.tensor("q").unwrap();
+        assert_eq!((tq.ty, tq.shape.as_slice()), (GgmlType::Q8_0, &[2, 32][..]));
+        assert_eq!(file.tensor_bytes(tq), &q[..]);
+        assert_eq!(file.tensor_data("v").unwrap(), &[9; 12]);
+    }
 }
