@@ -13,6 +13,7 @@ use std::sync::Arc;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, result, sys};
 
 use crate::GpuError;
+use crate::error::BIND_CONTEXT;
 
 /// Element types a `DeviceBuffer` holds: plain data (`f32`, `half::f16`, `u8`, quant blocks).
 pub trait Element: bytemuck::Pod + Send + Sync + 'static {}
@@ -75,10 +76,11 @@ impl<T: Element> DeviceBuffer<T> {
                 end: len,
                 len: usize::MAX / size_of::<T>().max(1),
             })?;
+        // Zero-byte allocations are invalid in the driver; an empty buffer still owns one byte.
         // SAFETY: the memory is uninitialised; callers (`Gpu::alloc`, `Gpu::upload`) write every
         // byte before handing the buffer out, and `T: Pod` accepts any bit pattern.
-        let bytes =
-            unsafe { stream.alloc::<u8>(byte_len) }.map_err(GpuError::driver("cuMemAllocAsync"))?;
+        let bytes = unsafe { stream.alloc::<u8>(byte_len.max(1)) }
+            .map_err(GpuError::driver("cuMemAllocAsync"))?;
         let ptr = bytes.device_ptr(stream).0;
         Ok(DeviceBuffer {
             bytes: Arc::new(bytes),
@@ -213,7 +215,7 @@ impl<T: Element> DeviceBuffer<T> {
         stream
             .context()
             .bind_to_thread()
-            .map_err(GpuError::driver("cuCtxSetCurrent"))?;
+            .map_err(GpuError::driver(BIND_CONTEXT))?;
         let status = stream
             .capture_status()
             .map_err(GpuError::driver("cuStreamIsCapturing"))?;

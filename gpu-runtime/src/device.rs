@@ -7,6 +7,7 @@ use kernel_ptx::KernelType;
 
 use crate::GpuError;
 use crate::buffer::{DeviceBuffer, Element, Retained};
+use crate::error::BIND_CONTEXT;
 use crate::module_cache::{KernelResources, ModuleCache};
 use crate::profile::{DeviceAttributes, GpuProfile};
 
@@ -181,7 +182,7 @@ impl Gpu {
     pub(crate) fn bind(&self) -> Result<(), GpuError> {
         self.ctx
             .bind_to_thread()
-            .map_err(GpuError::driver("cuCtxSetCurrent"))
+            .map_err(GpuError::driver(BIND_CONTEXT))
     }
 
     /// The allocations retained by the capture in progress, if any.
@@ -235,6 +236,14 @@ fn read_attributes(ctx: &CudaContext) -> DeviceAttributes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_are_shareable_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Gpu>();
+        send_sync::<crate::DeviceBuffer<f32>>();
+        send_sync::<crate::EventTimer>();
+    }
 
     /// Runs everywhere: without libcuda this is `DriverUnavailable`, with a driver `NoDevice`;
     /// either way a typed error, never a panic.

@@ -140,6 +140,11 @@ pub enum ArgMismatch {
     },
 }
 
+/// The operation named when binding the context fails. cudarc's `bind_to_thread` first
+/// reports (and clears) an error recorded earlier by a call that could not return one (a free
+/// or destroy in `Drop`), so the failure may belong to that earlier call.
+pub(crate) const BIND_CONTEXT: &str = "cuCtxSetCurrent (or an earlier deferred error)";
+
 impl GpuError {
     pub(crate) fn driver(op: &'static str) -> impl FnOnce(DriverError) -> GpuError {
         move |source| GpuError::Driver { op, source }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use cudarc::driver::{CudaContext, CudaStream, result, sys};
 
 use crate::buffer::Retained;
+use crate::error::BIND_CONTEXT;
 use crate::{Gpu, GpuError};
 
 /// An instantiated CUDA graph (`CUgraphExec`) of one `Gpu`'s launches.
@@ -217,7 +218,7 @@ impl CapturedGraph {
     fn bind(&self) -> Result<(), GpuError> {
         self.ctx
             .bind_to_thread()
-            .map_err(GpuError::driver("cuCtxSetCurrent"))
+            .map_err(GpuError::driver(BIND_CONTEXT))
     }
 }
 
@@ -243,7 +244,7 @@ impl Drop for CapturedGraph {
 /// Instantiates `graph` and destroys it (the executable graph does not need it).
 fn instantiate(ctx: &Arc<CudaContext>, graph: sys::CUgraph) -> Result<sys::CUgraphExec, GpuError> {
     ctx.bind_to_thread()
-        .map_err(GpuError::driver("cuCtxSetCurrent"))?;
+        .map_err(GpuError::driver(BIND_CONTEXT))?;
     // SAFETY: `graph` is a live graph returned by `cuStreamEndCapture`.
     let exec = unsafe { result::graph::instantiate(graph, sys::CUgraphInstantiate_flags(0)) };
     destroy_graph(ctx, graph);
@@ -263,6 +264,9 @@ fn node_count(graph: sys::CUgraph) -> usize {
 }
 
 fn destroy_graph(ctx: &CudaContext, graph: sys::CUgraph) {
+    if graph.is_null() {
+        return;
+    }
     // SAFETY: `graph` came from `cuStreamEndCapture`, is owned by the caller and is not used
     // after this call.
     ctx.record_err(unsafe { result::graph::destroy(graph) });

@@ -11,6 +11,7 @@ use cudarc::driver::{CudaContext, DriverError, result, sys};
 use kernel_ptx::KernelType;
 
 use crate::GpuError;
+use crate::error::BIND_CONTEXT;
 
 /// Cache key: one loaded module per kernel variant per device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,7 +66,7 @@ const JIT_LOG_BYTES: usize = 16 * 1024;
 impl LoadedKernel {
     fn load(ctx: &Arc<CudaContext>, kernel: &KernelType) -> Result<LoadedKernel, GpuError> {
         ctx.bind_to_thread()
-            .map_err(GpuError::driver("cuCtxSetCurrent"))?;
+            .map_err(GpuError::driver(BIND_CONTEXT))?;
         let ptx = kernel.ptx();
         let waits_on_grid_dependency = ptx.contains("griddepcontrol.wait");
         let module = load_ptx(&ptx).map_err(|(source, jit_log)| GpuError::ModuleLoad {

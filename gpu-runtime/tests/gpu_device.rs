@@ -17,7 +17,7 @@ fn device_opens_with_a_plausible_profile() {
     assert!(p.l2_cache_bytes > 0 && p.max_shared_per_block_optin >= p.max_shared_per_block);
     let (free, total) = gpu.memory_info().unwrap();
     assert!(free > 0 && free <= total);
-    assert_eq!(total as u64, p.total_memory_bytes);
+    assert!(total as u64 <= p.total_memory_bytes && total as u64 > p.total_memory_bytes / 2);
     println!("{} {p:?}", gpu.name());
 }
 

@@ -25,7 +25,9 @@ fn quantize_q8_1_is_bit_identical_to_the_cpu_reference() {
     let mut rng = rng(2);
     for (m, k) in [(1, 32), (3, 96), (5, 4096), (7, 160), (13, 1056)] {
         let mut x = random_values(&mut rng, m * k, -4.0..2.0);
-        x[QK..2 * QK].fill(0.0); // an all-zero block: d = 0, id = 0
+        if x.len() >= 2 * QK {
+            x[QK..2 * QK].fill(0.0); // an all-zero block: d = 0, id = 0
+        }
         let x_dev = gpu.upload(&x).unwrap();
         let out_len = m * k / QK * Q8_1_BYTES;
         let y = GuardedBuffer::<u8>::new(&gpu, out_len, 64).unwrap();
