@@ -164,7 +164,7 @@ impl KernelType {
     pub fn params(&self) -> &'static [Param] {
         match self {
             KernelType::QuantizeQ8_1 { .. } => quantize_q8_1::PARAMS,
-            KernelType::Gemv(_) => gemv::PARAMS,
+            KernelType::Gemv(g) => g.params(),
             KernelType::RmsNorm {
                 residual: false, ..
             } => rms_norm::PARAMS,
@@ -179,7 +179,8 @@ impl KernelType {
     }
 
     /// Representative variants for snapshots, ptxas checks and parity tests: every gemv format
-    /// × M ∈ {1, 2, 4, 8} at the selected geometry, and every other kernel, all for sm_90.
+    /// × M ∈ {1, 2, 4, 8} at the selected geometry (gate/up/SwiGLU at M ∈ {1, 8}), and every
+    /// other kernel, all for sm_90.
     pub fn samples() -> Vec<KernelType> {
         let target = SmTarget::Sm90;
         let mut out = vec![
@@ -208,9 +209,14 @@ impl KernelType {
             }
         }
         for format in gemv::formats() {
+            let (warps, rows) = gemv::default_geometry(format);
             for m in [1, 2, 4, 8] {
-                let (warps, rows) = gemv::default_geometry(format);
                 if let Ok(g) = Gemv::new(format, m, warps, rows, target) {
+                    out.push(KernelType::Gemv(g));
+                }
+            }
+            for m in [1, 8] {
+                if let Ok(g) = Gemv::gate_up_swiglu(format, m, warps, rows, target) {
                     out.push(KernelType::Gemv(g));
                 }
             }

@@ -39,6 +39,25 @@ pub fn select_matvec(
     Gemv::new(format, m, warps, rows, target).map(KernelType::Gemv)
 }
 
+/// The fused `silu(W_gate · x) * (W_up · x)` kernel for `format` weights and `m` columns, with
+/// the geometry of [`select_matvec`] (so its columns match the unfused kernels' bit for bit).
+pub fn select_gate_up_swiglu(
+    format: GgmlType,
+    m: u32,
+    profile: &GpuProfileLite,
+) -> Result<KernelType, KernelError> {
+    match select_matvec(format, m, profile)? {
+        KernelType::Gemv(g) => {
+            Gemv::gate_up_swiglu(g.format(), g.m(), g.warps(), g.rows(), g.target())
+                .map(KernelType::Gemv)
+        }
+        other => Err(KernelError::InvalidVariant {
+            family: "gemv",
+            reason: format!("select_matvec returned {other:?}"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +96,21 @@ mod tests {
     }
 
     #[test]
+    fn gate_up_swiglu_shares_the_matvec_geometry() {
+        for format in gemv::formats() {
+            for m in 1..=8 {
+                let plain = gemv_of(select_matvec(format, m, &H200).unwrap());
+                let fused = gemv_of(select_gate_up_swiglu(format, m, &H200).unwrap());
+                assert!(fused.is_gate_up_swiglu() && !plain.is_gate_up_swiglu());
+                assert_eq!(
+                    (fused.format(), fused.m(), fused.warps(), fused.rows()),
+                    (plain.format(), plain.m(), plain.warps(), plain.rows())
+                );
+            }
+        }
+    }
+
+    #[test]
     fn target_follows_compute_capability() {
         assert_eq!(
             select_matvec(GgmlType::Q8_0, 1, &H200).unwrap().target(),
@@ -105,6 +139,7 @@ mod tests {
     fn out_of_range_m_and_unknown_formats_are_errors() {
         assert!(select_matvec(GgmlType::Q8_0, 0, &H200).is_err());
         assert!(select_matvec(GgmlType::Q8_0, 9, &H200).is_err());
+        assert!(select_gate_up_swiglu(GgmlType::Q4_K, 9, &H200).is_err());
         assert!(matches!(
             select_matvec(GgmlType::Q8_1, 1, &H200),
             Err(KernelError::UnsupportedFormat {

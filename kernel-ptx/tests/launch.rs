@@ -84,13 +84,12 @@ fn gemv_geometry_and_dim_errors() {
 
 #[test]
 fn gemv_rejects_invalid_variants() {
-    assert!(matches!(
-        Gemv::new(GgmlType::F32, 1, 4, 1, T),
-        Err(KernelError::UnsupportedFormat {
-            format: GgmlType::F32,
-            ..
-        })
-    ));
+    for format in [GgmlType::Q8_1, GgmlType::Q8_K] {
+        assert!(matches!(
+            Gemv::new(format, 1, 4, 1, T),
+            Err(KernelError::UnsupportedFormat { format: f, .. }) if f == format
+        ));
+    }
     for (m, warps, rows) in [(0, 4, 1), (9, 4, 1), (1, 3, 1), (1, 4, 0), (1, 4, 5)] {
         assert!(
             matches!(

@@ -1,14 +1,37 @@
 //! The per-format part of the gemv kernel: how one thread dots its slice of a weight block with
-//! the matching Q8_1 activation blocks. Adding a weight format is one file implementing this
-//! trait plus one line in `format_for`.
+//! the matching activations of every column. Adding a weight format is one file in `formats/`
+//! implementing this trait plus one line in `format_for` (ggml-cuda's `ggml_cuda_type_traits`
+//! and `get_vdr_mmvq`, ggml/src/ggml-cuda/mmvq.cu).
 
-use crate::builder::{KernelBuilder, Reg};
+use super::formats;
+use crate::builder::{Addr, KernelBuilder, Operand, Reg, Space, Ty};
 use quant_formats::GgmlType;
+
+/// Bytes of one Q8_1 activation block (`block_q8_1 = { d: f16, s: f16, qs: [i8; 32] }`).
+pub const Q8_1_BYTES: u32 = GgmlType::Q8_1.block_bytes() as u32;
+/// Offset of `qs` in `block_q8_1`.
+pub const Q8_1_QS: i64 = 4;
 
 /// A weight format the gemv kernel can stream (ggml-cuda's `ggml_cuda_type_traits` + `vec_dot_*_q8_1`).
 pub trait GemvFormat: Sync {
-    /// The GGUF block type of the weights.
+    /// The GGUF type of the weights.
     fn ty(&self) -> GgmlType;
+
+    /// Elements per kernel block: the GGUF block for integer formats, a 16-byte chunk for floats.
+    fn qk(&self) -> u32 {
+        self.ty().block_elems() as u32
+    }
+
+    /// Bytes per kernel block.
+    fn block_bytes(&self) -> u32 {
+        self.qk() / self.ty().block_elems() as u32 * self.ty().block_bytes() as u32
+    }
+
+    /// Bytes of one column's activations covering one kernel block: `qk / 32` Q8_1 blocks for
+    /// integer formats, `qk` f32 for float formats.
+    fn act_block_bytes(&self) -> u32 {
+        self.qk() / 32 * Q8_1_BYTES
+    }
 
     /// QI: 32-bit words of quants per weight block (ggml's `QI*`, e.g. `QI8_0 = 8`).
     fn qi(&self) -> u32;
@@ -19,13 +42,13 @@ pub trait GemvFormat: Sync {
 
     /// Default `(warps, rows per block)`, the same for every M so results are batch-invariant.
     fn default_geometry(&self) -> (u8, u8) {
-        (4, 1)
+        (4, 2)
     }
 
     /// Emits the partial dot product of words `iqs .. iqs + vdr` of the weight block at
     /// `w_block` (global u64 address) with each column's activations. `x_blocks[j]` is the
-    /// address of column j's first Q8_1 block covering this weight block (`qk / 32` of them).
-    /// Weights are loaded once and reused for every column. Returns one f32 per column.
+    /// address of column j's activations covering this weight block. Weights are loaded once
+    /// and reused for every column. Returns one f32 per column.
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
@@ -37,8 +60,76 @@ pub trait GemvFormat: Sync {
 
 /// The gemv implementation for `ty`, if one exists.
 pub fn format_for(ty: GgmlType) -> Option<&'static dyn GemvFormat> {
-    match ty {
-        GgmlType::Q8_0 => Some(&super::q8_0::Q8_0),
-        _ => None,
-    }
+    use formats::*;
+    Some(match ty {
+        GgmlType::F32 => &float::F32,
+        GgmlType::F16 => &float::F16,
+        GgmlType::BF16 => &float::BF16,
+        GgmlType::Q4_0 => &legacy::Q4_0,
+        GgmlType::Q4_1 => &legacy::Q4_1,
+        GgmlType::Q5_0 => &legacy::Q5_0,
+        GgmlType::Q5_1 => &legacy::Q5_1,
+        GgmlType::Q8_0 => &q8_0::Q8_0,
+        GgmlType::Q2_K => &q2_k::Q2_K,
+        GgmlType::Q3_K => &q3_k::Q3_K,
+        GgmlType::Q4_K => &q4_k::Q4_K,
+        GgmlType::Q5_K => &q4_k::Q5_K,
+        GgmlType::Q6_K => &q6_k::Q6_K,
+        GgmlType::IQ4_NL => &iq4::IQ4_NL,
+        GgmlType::IQ4_XS => &iq4::IQ4_XS,
+        GgmlType::Q8_1 | GgmlType::Q8_K => return None,
+    })
+}
+
+/// ggml's `get_int_b4`: the 4-byte-aligned word at `addr`.
+pub fn int_b4(b: &mut KernelBuilder, addr: Addr) -> Reg {
+    b.ld(Space::GlobalNc, Ty::B32, addr)
+}
+
+/// ggml's `get_int_b2`: the word at a 2-byte-aligned `addr`, read as two `u16` halves.
+pub fn int_b2(b: &mut KernelBuilder, addr: Addr) -> Reg {
+    let lo = b.ld(Space::GlobalNc, Ty::B16, addr.clone());
+    let hi = b.ld(Space::GlobalNc, Ty::B16, addr.offset(2));
+    b.pack_b16x2(lo, hi)
+}
+
+/// An f16 at `addr`, widened to f32.
+pub fn f16_at(b: &mut KernelBuilder, addr: Addr) -> Reg {
+    let h = b.ld(Space::GlobalNc, Ty::B16, addr);
+    b.cvt(Ty::F32, Ty::F16, None, h)
+}
+
+/// The two f16 halves of the 4-byte word at `addr` (`half2` fields such as `dm`), as f32.
+pub fn half2_at(b: &mut KernelBuilder, addr: Addr) -> (Reg, Reg) {
+    let word = b.ld(Space::GlobalNc, Ty::B32, addr);
+    let (lo, hi) = b.unpack_b16x2(word);
+    (
+        b.cvt(Ty::F32, Ty::F16, None, lo),
+        b.cvt(Ty::F32, Ty::F16, None, hi),
+    )
+}
+
+/// `(x >> shift) & mask` on u32.
+pub fn bits(b: &mut KernelBuilder, x: Reg, shift: u32, mask: u32) -> Reg {
+    let shifted = if shift == 0 {
+        x
+    } else {
+        b.shr(Ty::U32, x, shift)
+    };
+    b.and(Ty::U32, shifted, mask)
+}
+
+/// `base + offset` for a 64-bit address and a u32 register offset.
+pub fn offset_addr(b: &mut KernelBuilder, base: Reg, offset: Reg) -> Reg {
+    b.add_offset(base, offset)
+}
+
+/// `dp4a(a, b, 0)`.
+pub fn dp4a0(b: &mut KernelBuilder, a: impl Into<Operand>, u: Reg) -> Reg {
+    b.dp4a(a, u, 0u32)
+}
+
+/// An s32 converted to f32 (round to nearest, exact below 2^24).
+pub fn to_f32(b: &mut KernelBuilder, i: Reg) -> Reg {
+    b.cvt(Ty::F32, Ty::S32, Some(crate::builder::Round::Rn), i)
 }

@@ -1,4 +1,5 @@
-//! Matrix × few-vectors for GGUF-block weights and Q8_1 activations (decode and small batches).
+//! Matrix × few-vectors for every weight format (decode and small batches): integer formats
+//! dot Q8_1 activations with dp4a, float formats dot f32 activations.
 //!
 //! Mirrors ggml-cuda's `mul_mat_vec_q` (ggml/src/ggml-cuda/mmvq.cu): a block of `warps` warps
 //! computes `rows` consecutive output rows for all M columns in one pass over the weights.
@@ -9,22 +10,23 @@
 //! on M (batch invariance); `warps`/`rows` must then be the same for every M, which
 //! `select_matvec` guarantees.
 //!
-//! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]`;
-//! y f32 `[m, n]`.
+//! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]` (f32
+//! `[m, k]` for float weights); y f32 `[m, n]`.
+//!
+//! The gate/up/SwiGLU variant streams two weight matrices of the same shape and format
+//! through the same body with one activation input and stores `silu(gate · x) * (up · x)`.
 
 mod format;
-mod q8_0;
+mod formats;
 
 pub use format::{GemvFormat, format_for};
 
-use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, Space, Special, Ty};
+use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Space, Special, Ty};
 use crate::kernel_type::div_ceil;
 use crate::kernels::reduce::warp_sum;
 use crate::{KernelError, LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
 use quant_formats::GgmlType;
 
-const QK8_1: u32 = GgmlType::Q8_1.block_elems() as u32;
-const Q8_1_BYTES: u32 = GgmlType::Q8_1.block_bytes() as u32;
 const WARP: u32 = 32;
 
 /// Most activation columns one launch handles.
@@ -53,6 +55,34 @@ pub const PARAMS: &[Param] = &[
     },
 ];
 
+/// Arguments of the gate/up/SwiGLU variant: both weight matrices `[n, k]`, then as `PARAMS`.
+pub const PARAMS_GATE_UP: &[Param] = &[
+    Param {
+        name: "w_gate",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "w_up",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "x",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "y",
+        kind: ParamKind::Ptr,
+    },
+    Param {
+        name: "n",
+        kind: ParamKind::U32,
+    },
+    Param {
+        name: "k",
+        kind: ParamKind::U32,
+    },
+];
+
 /// One gemv variant. Fields are private so every value is one `new` accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Gemv {
@@ -60,6 +90,8 @@ pub struct Gemv {
     m: u8,
     warps: u8,
     rows: u8,
+    /// Two weight matrices (gate, up) and `y = silu(gate · x) * (up · x)`.
+    gate_up_swiglu: bool,
     target: SmTarget,
 }
 
@@ -101,8 +133,38 @@ impl Gemv {
             m,
             warps,
             rows,
+            gate_up_swiglu: false,
             target,
         })
+    }
+
+    /// The fused gate/up/SwiGLU variant: `y = silu(W_gate · x) * (W_up · x)`, with the
+    /// constraints of [`Gemv::new`].
+    pub fn gate_up_swiglu(
+        format: GgmlType,
+        m: u8,
+        warps: u8,
+        rows: u8,
+        target: SmTarget,
+    ) -> Result<Self, KernelError> {
+        Gemv::new(format, m, warps, rows, target).map(|g| Gemv {
+            gate_up_swiglu: true,
+            ..g
+        })
+    }
+
+    /// True for the fused gate/up/SwiGLU variant.
+    pub fn is_gate_up_swiglu(&self) -> bool {
+        self.gate_up_swiglu
+    }
+
+    /// The argument layout: `PARAMS` or `PARAMS_GATE_UP`.
+    pub fn params(&self) -> &'static [Param] {
+        if self.gate_up_swiglu {
+            PARAMS_GATE_UP
+        } else {
+            PARAMS
+        }
     }
 
     pub fn format(&self) -> GgmlType {
@@ -129,10 +191,16 @@ impl Gemv {
         Gemv { target, ..self }
     }
 
-    /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`.
+    /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`; the fused variant is
+    /// `gemv_gate_up_swiglu_<format>_…`.
     pub fn entry_name(&self) -> String {
         format!(
-            "gemv_{}_m{}_w{}_r{}",
+            "gemv_{}{}_m{}_w{}_r{}",
+            if self.gate_up_swiglu {
+                "gate_up_swiglu_"
+            } else {
+                ""
+            },
             self.format.name().to_ascii_lowercase(),
             self.m,
             self.warps,
@@ -145,7 +213,8 @@ impl Gemv {
     }
 
     pub(crate) fn launch(&self, dims: &LaunchDims) -> Result<LaunchGeometry, String> {
-        let qk = self.format.block_elems() as u32;
+        let imp = self.imp();
+        let qk = imp.qk();
         if dims.k == 0 || !dims.k.is_multiple_of(qk) {
             return Err(format!(
                 "k must be a positive multiple of the {} block size {qk}",
@@ -158,8 +227,8 @@ impl Gemv {
         if dims.m != u32::from(self.m) {
             return Err(format!("m must equal the variant's M = {}", self.m));
         }
-        let row_bytes = u64::from(dims.k / qk) * self.format.block_bytes() as u64;
-        let x_bytes = u64::from(dims.k / QK8_1) * u64::from(Q8_1_BYTES) * u64::from(dims.m);
+        let row_bytes = u64::from(dims.k / qk) * u64::from(imp.block_bytes());
+        let x_bytes = u64::from(dims.k / qk) * u64::from(imp.act_block_bytes()) * u64::from(dims.m);
         if row_bytes > u64::from(u32::MAX) || x_bytes > u64::from(u32::MAX) {
             return Err("a weight row or the activations exceed 4 GiB".into());
         }
@@ -190,16 +259,20 @@ pub fn default_geometry(format: GgmlType) -> (u8, u8) {
 pub fn build(name: &str, g: &Gemv) -> Kernel {
     let imp = g.imp();
     let (m, rows, warps) = (usize::from(g.m), u32::from(g.rows), u32::from(g.warps));
-    let qk = g.format.block_elems() as u32;
-    let block_bytes = g.format.block_bytes() as u32;
+    let qk = imp.qk();
+    let block_bytes = imp.block_bytes();
     let threads = warps * WARP;
     let threads_per_block = imp.qi() / imp.vdr();
     let blocks_per_iter = imp.vdr() * threads / imp.qi();
-    let x_block_stride = (qk / QK8_1) * Q8_1_BYTES;
+    let x_block_stride = imp.act_block_bytes();
 
     let mut b = KernelBuilder::new(name, g.target);
     b.max_threads(threads);
-    let w = b.param("w", ParamKind::Ptr);
+    // One base address per weight matrix: [w] or [w_gate, w_up].
+    let weights: Vec<Reg> = g.params()[..g.params().len() - 4]
+        .iter()
+        .map(|p| b.param(p.name, ParamKind::Ptr))
+        .collect();
     let x = b.param("x", ParamKind::Ptr);
     let y = b.param("y", ParamKind::Ptr);
     let n = b.param("n", ParamKind::U32);
@@ -210,18 +283,22 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let row0 = b.mul(Ty::U32, ctaid, rows);
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
-    let x_blocks_per_col = b.shr(Ty::U32, k, QK8_1.trailing_zeros());
-    let x_col_stride = b.mul(Ty::U32, x_blocks_per_col, Q8_1_BYTES);
+    let x_col_stride = b.mul(Ty::U32, blocks_per_row, x_block_stride);
     let last_row = b.sub(Ty::U32, n, 1u32);
 
-    // Rows past n (last block) read row n-1 and are not stored.
-    let w_rows: Vec<Reg> = (0..rows)
+    // Rows past n (last block) read row n-1 and are not stored. Matrix-major:
+    // w_rows[mat * rows + i].
+    let row_offsets: Vec<Reg> = (0..rows)
         .map(|i| {
             let row = b.add(Ty::U32, row0, i);
             let row = b.min(Ty::U32, row, last_row);
-            let base = b.mul_wide(Ty::U32, row, row_bytes);
-            b.add(Ty::U64, w, base)
+            b.mul_wide(Ty::U32, row, row_bytes)
         })
+        .collect();
+    let w_rows: Vec<Reg> = weights
+        .iter()
+        .flat_map(|&w| row_offsets.iter().map(move |&off| (w, off)))
+        .map(|(w, off)| b.add(Ty::U64, w, off))
         .collect();
     let x_cols: Vec<Reg> = (0..m as u32)
         .map(|j| {
@@ -234,7 +311,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let lane_in_block = b.and(Ty::U32, tid, threads_per_block - 1);
     let kqs = b.mul(Ty::U32, lane_in_block, imp.vdr());
     let acc: Vec<Vec<Reg>> = (0..m)
-        .map(|_| (0..rows).map(|_| b.mov(Ty::F32, 0.0f32)).collect())
+        .map(|_| w_rows.iter().map(|_| b.mov(Ty::F32, 0.0f32)).collect())
         .collect();
 
     b.griddep_wait();
@@ -272,8 +349,16 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
 
     let is_lane0 = b.setp(Cmp::Eq, Ty::U32, lane, 0u32);
     for (j, col) in totals.iter().enumerate() {
-        for (i, &partial) in col.iter().enumerate() {
-            let total = warp_sum(&mut b, Ty::F32, partial);
+        let sums: Vec<Reg> = col
+            .iter()
+            .map(|&partial| warp_sum(&mut b, Ty::F32, partial))
+            .collect();
+        for i in 0..rows as usize {
+            let total = if g.gate_up_swiglu {
+                silu_times(&mut b, sums[i], sums[rows as usize + i])
+            } else {
+                sums[i]
+            };
             let row = b.add(Ty::U32, row0, i as u32);
             let in_range = b.setp(Cmp::Lt, Ty::U32, row, n);
             let store = b.reg(crate::builder::RegClass::Pred);
@@ -287,6 +372,16 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     }
     b.ret();
     b.finish()
+}
+
+/// `silu(gate) * up` with `silu(g) = g / (1 + e^-g)`, `e^-g = 2^(-g log2 e)`, as the `swiglu_f32`
+/// kernel computes it.
+fn silu_times(b: &mut KernelBuilder, gate: Reg, up: Reg) -> Reg {
+    let t = b.mul(Ty::F32, gate, -std::f32::consts::LOG2_E);
+    let e = b.float_unary(FloatUnary::Ex2Approx, Ty::F32, t);
+    let denom = b.add(Ty::F32, e, 1.0f32);
+    let silu = b.div(Ty::F32, gate, denom);
+    b.mul(Ty::F32, silu, up)
 }
 
 /// Warps 1.. write their per-lane partials to shared memory `[warps-1][m][rows][32]` f32; warp 0

@@ -4,8 +4,8 @@
 //! `block_q8_0 = { d: f16, qs: [i8; 32] }` is 34 bytes, so `qs` is only 2-byte aligned: each
 //! word is read as two `u16` halves (ggml's `get_int_b2`). Activation words are 4-byte aligned.
 
-use super::format::GemvFormat;
 use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
+use crate::kernels::gemv::format::GemvFormat;
 use quant_formats::GgmlType;
 
 pub struct Q8_0;

@@ -1,0 +1,108 @@
+//! F32, F16 and BF16 weights × f32 activations (no quantisation, no dp4a). A kernel block is
+//! one 16-byte chunk of a row (4 f32 or 8 f16/bf16 values), read with one 16-byte
+//! non-coherent load that skips L1 (weights are streamed once); consecutive threads read
+//! consecutive chunks. The chunk's partial dot is `w0 * x0` then an fma per element, in
+//! element order. Rows must be 16-byte multiples, so K is a multiple of the chunk.
+
+use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
+use crate::kernels::gemv::format::GemvFormat;
+use quant_formats::GgmlType;
+
+/// A float weight format: its element type and how many fit a 16-byte chunk.
+pub struct Float {
+    ty: GgmlType,
+}
+
+pub const F32: Float = Float { ty: GgmlType::F32 };
+pub const F16: Float = Float { ty: GgmlType::F16 };
+pub const BF16: Float = Float { ty: GgmlType::BF16 };
+
+const CHUNK_BYTES: u32 = 16;
+
+impl Float {
+    /// The chunk's weights as f32, in element order.
+    fn weights(&self, b: &mut KernelBuilder, w_block: Reg) -> Vec<Reg> {
+        let words = b.ld_vec(Space::GlobalNcNoAllocate, Ty::B32, 4, Addr::reg(w_block));
+        match self.ty {
+            GgmlType::F32 => words.into_iter().map(|w| b.mov(Ty::F32, w)).collect(),
+            GgmlType::F16 => words
+                .into_iter()
+                .flat_map(|w| {
+                    let (lo, hi) = b.unpack_b16x2(w);
+                    [
+                        b.cvt(Ty::F32, Ty::F16, None, lo),
+                        b.cvt(Ty::F32, Ty::F16, None, hi),
+                    ]
+                })
+                .collect(),
+            // bf16 → f32 is exact: the 16 bits become the top half of the f32.
+            _ => words
+                .into_iter()
+                .flat_map(|w| {
+                    let lo = b.shl(Ty::B32, w, 16u32);
+                    let hi = b.and(Ty::B32, w, 0xFFFF_0000u32);
+                    [b.mov(Ty::F32, lo), b.mov(Ty::F32, hi)]
+                })
+                .collect(),
+        }
+    }
+}
+
+impl GemvFormat for Float {
+    fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    fn qk(&self) -> u32 {
+        CHUNK_BYTES / self.ty.block_bytes() as u32
+    }
+
+    fn act_block_bytes(&self) -> u32 {
+        self.qk() * 4
+    }
+
+    /// One row per block: at M = 8 (16 accumulators and 8 columns of activations when fused)
+    /// two rows would exceed the register budget.
+    fn default_geometry(&self) -> (u8, u8) {
+        (4, 1)
+    }
+
+    /// One thread per chunk: QI = VDR = the chunk's 4 words.
+    fn qi(&self) -> u32 {
+        4
+    }
+
+    fn vdr(&self) -> u32 {
+        4
+    }
+
+    fn emit_vec_dot(
+        &self,
+        b: &mut KernelBuilder,
+        w_block: Reg,
+        x_blocks: &[Reg],
+        _iqs: Reg,
+    ) -> Vec<Reg> {
+        let w = self.weights(b, w_block);
+        x_blocks
+            .iter()
+            .map(|&x_block| {
+                let x: Vec<Reg> = (0..w.len() / 4)
+                    .flat_map(|i| {
+                        b.ld_vec(
+                            Space::GlobalNc,
+                            Ty::F32,
+                            4,
+                            Addr::reg_off(x_block, 16 * i as i64),
+                        )
+                    })
+                    .collect();
+                let mut acc = b.mul(Ty::F32, w[0], x[0]);
+                for (&wi, &xi) in w.iter().zip(&x).skip(1) {
+                    acc = b.fma(Ty::F32, wi, xi, acc);
+                }
+                acc
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,181 @@
+//! The 32-element 4- and 5-bit formats Q4_0, Q4_1, Q5_0, Q5_1 × Q8_1, as ggml-cuda's
+//! `vec_dot_q{4,5}_{0,1}_q8_1` with `vec_dot_q{4,5}_{0,1}_q8_1_impl<VDR = 2>`
+//! (ggml/src/ggml-cuda/vecdotq.cuh). QI = 4 words of `qs` per block, so two threads share a
+//! block, each taking words `iqs, iqs + 1` (`iqs` = 0 or 2): word `i` holds elements `4i..4i+4`
+//! (low nibbles) and `16+4i..` (high nibbles), dotted with Q8_1 words `i` and `i + 4`.
+//!
+//! Offsets fold in with the Q8_1 sum `s8 = d8 * sum(q8)`: Q4_0 returns
+//! `d4 * (sumi * d8 - (8 * VDR / QI) * s8)`, Q5_0 the same with 16; Q4_1/Q5_1 return
+//! `sumi * (d * d8) + (m * s8) / 2` (each of the two threads adds half of the min term).
+
+use crate::builder::{Addr, KernelBuilder, Reg, Ty};
+use crate::kernels::gemv::format::{
+    GemvFormat, Q8_1_QS, bits, dp4a0, f16_at, half2_at, int_b2, int_b4, offset_addr, to_f32,
+};
+use quant_formats::GgmlType;
+
+/// Layout of one legacy block: where `qs` (and `qh`) start and whether a min follows `d`.
+pub struct Legacy {
+    ty: GgmlType,
+    /// `block_q4_1`/`block_q5_1` carry `dm = {d, m}`; the others only `d`.
+    has_min: bool,
+    /// Offset of the 4-byte `qh` (5-bit formats).
+    qh: Option<i64>,
+    qs: i64,
+}
+
+pub const Q4_0: Legacy = Legacy {
+    ty: GgmlType::Q4_0,
+    has_min: false,
+    qh: None,
+    qs: 2,
+};
+pub const Q4_1: Legacy = Legacy {
+    ty: GgmlType::Q4_1,
+    has_min: true,
+    qh: None,
+    qs: 4,
+};
+pub const Q5_0: Legacy = Legacy {
+    ty: GgmlType::Q5_0,
+    has_min: false,
+    qh: Some(2),
+    qs: 6,
+};
+pub const Q5_1: Legacy = Legacy {
+    ty: GgmlType::Q5_1,
+    has_min: true,
+    qh: Some(4),
+    qs: 8,
+};
+
+const VDR: u32 = 2;
+const QI: u32 = 4;
+
+impl Legacy {
+    /// Blocks with a min are 4-byte aligned (`get_int_b4`), the others only 2-byte (`get_int_b2`).
+    fn word(&self, b: &mut KernelBuilder, addr: Addr) -> Reg {
+        if self.has_min {
+            int_b4(b, addr)
+        } else {
+            int_b2(b, addr)
+        }
+    }
+
+    /// The two 4-byte quant groups of word `i`: `(low nibbles, high nibbles)`, each with the
+    /// fifth bits of 5-bit formats merged in (`vec_dot_q5_*_q8_1_impl`).
+    fn quants(&self, b: &mut KernelBuilder, vl: Reg, vh: Option<Reg>) -> (Reg, Reg) {
+        let mut vi0 = bits(b, vl, 0, 0x0F0F_0F0F);
+        let mut vi1 = bits(b, vl, 4, 0x0F0F_0F0F);
+        if let Some(vh) = vh {
+            // qh bits 0..4 → bit 4 of bytes 0..4; bits 16..20 → the same for the high nibbles.
+            for (left, mask) in [
+                (4u32, 0x10u32),
+                (11, 0x1000),
+                (18, 0x10_0000),
+                (25, 0x1000_0000),
+            ] {
+                let s = b.shl(Ty::U32, vh, left);
+                let m = b.and(Ty::U32, s, mask);
+                vi0 = b.or(Ty::U32, vi0, m);
+            }
+            for (left, amount, mask) in [
+                (false, 12u32, 0x10u32),
+                (false, 5, 0x1000),
+                (true, 2, 0x10_0000),
+                (true, 9, 0x1000_0000),
+            ] {
+                let s = if left {
+                    b.shl(Ty::U32, vh, amount)
+                } else {
+                    b.shr(Ty::U32, vh, amount)
+                };
+                let m = b.and(Ty::U32, s, mask);
+                vi1 = b.or(Ty::U32, vi1, m);
+            }
+        }
+        (vi0, vi1)
+    }
+}
+
+impl GemvFormat for Legacy {
+    fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    fn qi(&self) -> u32 {
+        QI
+    }
+
+    fn vdr(&self) -> u32 {
+        VDR
+    }
+
+    fn emit_vec_dot(
+        &self,
+        b: &mut KernelBuilder,
+        w_block: Reg,
+        x_blocks: &[Reg],
+        iqs: Reg,
+    ) -> Vec<Reg> {
+        let word_offset = b.shl(Ty::U32, iqs, 2u32);
+        let w_words = offset_addr(b, w_block, word_offset);
+        let qh = self.qh.map(|off| self.word(b, Addr::reg_off(w_block, off)));
+        let v: Vec<(Reg, Reg)> = (0..VDR)
+            .map(|i| {
+                let vl = self.word(b, Addr::reg_off(w_words, self.qs + 4 * i64::from(i)));
+                // vh = qh >> (4 * (iqs + i))
+                let vh = qh.map(|qh| {
+                    let shift = b.add(Ty::U32, word_offset, 4 * i);
+                    b.shr(Ty::U32, qh, shift)
+                });
+                self.quants(b, vl, vh)
+            })
+            .collect();
+        let (d, m) = if self.has_min {
+            let (d, m) = half2_at(b, Addr::reg(w_block));
+            (d, Some(m))
+        } else {
+            (f16_at(b, Addr::reg(w_block)), None)
+        };
+
+        x_blocks
+            .iter()
+            .map(|&x_block| {
+                let (d8, s8) = half2_at(b, Addr::reg(x_block));
+                let x_words = offset_addr(b, x_block, word_offset);
+                let mut sumi = None;
+                for (i, &(vi0, vi1)) in v.iter().enumerate() {
+                    let off = Q8_1_QS + 4 * i as i64;
+                    let u0 = int_b4(b, Addr::reg_off(x_words, off));
+                    let u1 = int_b4(b, Addr::reg_off(x_words, off + 4 * i64::from(QI)));
+                    let acc = match sumi {
+                        None => dp4a0(b, vi0, u0),
+                        Some(acc) => b.dp4a(vi0, u0, acc),
+                    };
+                    sumi = Some(b.dp4a(vi1, u1, acc));
+                }
+                let sumf = to_f32(b, sumi.expect("VDR > 0"));
+                match m {
+                    // sumi * (d * d8) + (m * s8) / (QI8_1 / (VDR * QR))
+                    Some(m) => {
+                        let dd8 = b.mul(Ty::F32, d, d8);
+                        let ms8 = b.mul(Ty::F32, m, s8);
+                        let half_ms8 = b.mul(Ty::F32, ms8, 0.5f32);
+                        let scaled = b.mul(Ty::F32, sumf, dd8);
+                        b.add(Ty::F32, scaled, half_ms8)
+                    }
+                    // d * (sumi * d8 - (offset * VDR / QI) * s8), offset 8 (4-bit) or 16 (5-bit)
+                    None => {
+                        let offset = if self.qh.is_some() { 16.0 } else { 8.0 };
+                        let k = offset * VDR as f32 / QI as f32;
+                        let ks8 = b.mul(Ty::F32, s8, k);
+                        let sd8 = b.mul(Ty::F32, sumf, d8);
+                        let diff = b.sub(Ty::F32, sd8, ks8);
+                        b.mul(Ty::F32, d, diff)
+                    }
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,107 @@
+//! Q2_K × Q8_1, as ggml-cuda's `vec_dot_q2_K_q8_1` with `vec_dot_q2_K_q8_1_impl_mmvq`
+//! (ggml/src/ggml-cuda/vecdotq.cuh). VDR 1, QI 16: sixteen threads share a block.
+//!
+//! `block_q2_K` (84 bytes): `scales[16]` at 0 (scale low nibble, min high nibble), `qs[64]` at
+//! 16, `dm = {d, dmin}` at 80. Word `iqs` of `qs` holds 2-bit quants of elements
+//! `128 * (iqs / 8) + 32 * i + 4 * (iqs % 8) + 0..4` at bit `2i` (`i` = 0..4), which meet
+//! word `iqs % 8` of Q8_1 block `4 * (iqs / 8) + i` and sub-block scale
+//! `scales[(iqs - iqs % 8) + (iqs % 8) / 4 + 2i]`:
+//! `sumf_d += d8 * (dp4a(q, u) * (sc & 0xF)); sumf_m += d8 * dp4a(4 × (sc >> 4), u)`,
+//! result `d * sumf_d - dmin * sumf_m`.
+
+use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
+use crate::kernels::gemv::format::{
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, dp4a0, f16_at, half2_at, int_b4, offset_addr, to_f32,
+};
+use quant_formats::GgmlType;
+
+pub struct Q2K;
+#[allow(non_upper_case_globals)]
+pub const Q2_K: Q2K = Q2K;
+
+const QS: i64 = 16;
+const DM: i64 = 80;
+/// ggml's `QR2_K`: quants per byte group, also the Q8_1 blocks one word meets.
+const QR: u32 = 4;
+
+impl GemvFormat for Q2K {
+    fn ty(&self) -> GgmlType {
+        GgmlType::Q2_K
+    }
+
+    fn qi(&self) -> u32 {
+        16
+    }
+
+    fn vdr(&self) -> u32 {
+        1
+    }
+
+    fn emit_vec_dot(
+        &self,
+        b: &mut KernelBuilder,
+        w_block: Reg,
+        x_blocks: &[Reg],
+        iqs: Reg,
+    ) -> Vec<Reg> {
+        // bq8_offset = QR2_K * (iqs / QI8_1); scale_offset = iqs - iqs % 8 + (iqs % 8) / 4.
+        let group = b.shr(Ty::U32, iqs, 3u32);
+        let bq8_offset = b.mul(Ty::U32, group, QR);
+        let iqs8 = b.and(Ty::U32, iqs, 7u32);
+        let upper = b.and(Ty::U32, iqs, !7u32);
+        let half = b.shr(Ty::U32, iqs8, 2u32);
+        let scale_offset = b.add(Ty::U32, upper, half);
+
+        let word_offset = b.shl(Ty::U32, iqs, 2u32);
+        let w_word = offset_addr(b, w_block, word_offset);
+        let v = int_b4(b, Addr::reg_off(w_word, QS));
+        let w_scales = offset_addr(b, w_block, scale_offset);
+        let parts: Vec<(Reg, Reg, Reg)> = (0..QR)
+            .map(|i| {
+                let sc = b.ld(
+                    Space::GlobalNc,
+                    Ty::U8,
+                    Addr::reg_off(w_scales, 2 * i64::from(i)),
+                );
+                let vi = bits(b, v, 2 * i, 0x0303_0303);
+                let scale = b.and(Ty::U32, sc, 0xFu32);
+                // The min in every byte: (sc >> 4) * 0x01010101.
+                let min = b.shr(Ty::U32, sc, 4u32);
+                let min4 = b.mul(Ty::U32, min, 0x0101_0101u32);
+                (vi, scale, min4)
+            })
+            .collect();
+        let (d, dmin) = half2_at(b, Addr::reg_off(w_block, DM));
+
+        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
+        let x_word = b.shl(Ty::U32, iqs8, 2u32);
+        x_blocks
+            .iter()
+            .map(|&x_block| {
+                let xb = offset_addr(b, x_block, x_blocks_off);
+                let xw = offset_addr(b, xb, x_word);
+                let mut sums: Option<(Reg, Reg)> = None;
+                for (i, &(vi, scale, min4)) in parts.iter().enumerate() {
+                    let block = i64::from(Q8_1_BYTES) * i as i64;
+                    let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
+                    let d8 = f16_at(b, Addr::reg_off(xb, block));
+                    let dot = dp4a0(b, vi, u);
+                    let dot_sc = b.mul(Ty::S32, dot, scale);
+                    let fd = to_f32(b, dot_sc);
+                    let term_d = b.mul(Ty::F32, d8, fd);
+                    let dot_m = dp4a0(b, min4, u);
+                    let fm = to_f32(b, dot_m);
+                    let term_m = b.mul(Ty::F32, d8, fm);
+                    sums = Some(match sums {
+                        None => (term_d, term_m),
+                        Some((sd, sm)) => (b.add(Ty::F32, sd, term_d), b.add(Ty::F32, sm, term_m)),
+                    });
+                }
+                let (sumf_d, sumf_m) = sums.expect("QR > 0");
+                let a = b.mul(Ty::F32, d, sumf_d);
+                let c = b.mul(Ty::F32, dmin, sumf_m);
+                b.sub(Ty::F32, a, c)
+            })
+            .collect()
+    }
+}

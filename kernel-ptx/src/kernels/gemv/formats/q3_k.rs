@@ -1,0 +1,130 @@
+//! Q3_K × Q8_1, as ggml-cuda's `vec_dot_q3_K_q8_1` with `vec_dot_q3_K_q8_1_impl_mmvq`
+//! (ggml/src/ggml-cuda/vecdotq.cuh). VDR 1, QI 16: sixteen threads share a block.
+//!
+//! `block_q3_K` (110 bytes, so words are read as `u16` pairs): `hmask[32]` at 0, `qs[64]` at
+//! 32, `scales[12]` at 96, `d` at 108. Word `iqs` of `qs` holds the low 2 bits of elements
+//! `128 * (iqs / 8) + 32 * i + 4 * (iqs % 8) + 0..4` at bit `2i`; their high bits sit in word
+//! `iqs % 8` of `hmask` at bit `4 * (iqs / 8) + i` (set means "no -4"). Each meets word
+//! `iqs % 8` of Q8_1 block `4 * (iqs / 8) + i` and the signed 6-bit scale `isc`:
+//! `sumf += d8 * (dp4a(q, u) * sc)`, result `d * sumf`. ggml's `__vsubss4(vil, vih)` never
+//! saturates here (`0..=3` minus `0` or `4`), so `dp4a(vil, u) - dp4a(vih, u)` is the same sum.
+
+use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
+use crate::kernels::gemv::format::{
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, dp4a0, f16_at, int_b2, int_b4, offset_addr, to_f32,
+};
+use quant_formats::GgmlType;
+
+pub struct Q3K;
+#[allow(non_upper_case_globals)]
+pub const Q3_K: Q3K = Q3K;
+
+const QS: i64 = 32;
+const SCALES: i64 = 96;
+const D: i64 = 108;
+/// ggml's `QR3_K`.
+const QR: u32 = 4;
+
+/// The signed scale of sub-block `isc` (0..16): low nibble in `scales[isc % 8]` at bit
+/// `4 * (isc / 8)`, high 2 bits in `scales[8 + isc % 4]` at bit `2 * (isc / 4)`, minus 32.
+fn scale(b: &mut KernelBuilder, w_block: Reg, isc: Reg) -> Reg {
+    let low_index = b.and(Ty::U32, isc, 7u32);
+    let low_addr = offset_addr(b, w_block, low_index);
+    let low_byte = b.ld(Space::GlobalNc, Ty::U8, Addr::reg_off(low_addr, SCALES));
+    let low_shift = b.shr(Ty::U32, isc, 3u32);
+    let low_shift = b.shl(Ty::U32, low_shift, 2u32);
+    let low = b.shr(Ty::U32, low_byte, low_shift);
+    let low = b.and(Ty::U32, low, 0xFu32);
+
+    let high_index = b.and(Ty::U32, isc, 3u32);
+    let high_addr = offset_addr(b, w_block, high_index);
+    let high_byte = b.ld(
+        Space::GlobalNc,
+        Ty::U8,
+        Addr::reg_off(high_addr, SCALES + 8),
+    );
+    let high_shift = b.shr(Ty::U32, isc, 2u32);
+    let high_shift = b.shl(Ty::U32, high_shift, 1u32);
+    let high = b.shr(Ty::U32, high_byte, high_shift);
+    let high = b.and(Ty::U32, high, 3u32);
+    let high = b.shl(Ty::U32, high, 4u32);
+
+    let sc = b.or(Ty::U32, low, high);
+    b.sub(Ty::S32, sc, 32u32)
+}
+
+impl GemvFormat for Q3K {
+    fn ty(&self) -> GgmlType {
+        GgmlType::Q3_K
+    }
+
+    fn qi(&self) -> u32 {
+        16
+    }
+
+    fn vdr(&self) -> u32 {
+        1
+    }
+
+    fn emit_vec_dot(
+        &self,
+        b: &mut KernelBuilder,
+        w_block: Reg,
+        x_blocks: &[Reg],
+        iqs: Reg,
+    ) -> Vec<Reg> {
+        // bq8_offset = QR3_K * (iqs / (QI3_K / 2)); scale_offset = iqs - iqs % 8 + (iqs % 8) / 4.
+        let group = b.shr(Ty::U32, iqs, 3u32);
+        let bq8_offset = b.mul(Ty::U32, group, QR);
+        let iqs8 = b.and(Ty::U32, iqs, 7u32);
+        let upper = b.and(Ty::U32, iqs, !7u32);
+        let half = b.shr(Ty::U32, iqs8, 2u32);
+        let scale_offset = b.add(Ty::U32, upper, half);
+
+        let word_offset = b.shl(Ty::U32, iqs, 2u32);
+        let w_word = offset_addr(b, w_block, word_offset);
+        let vl = int_b2(b, Addr::reg_off(w_word, QS));
+        let x_word = b.shl(Ty::U32, iqs8, 2u32);
+        let w_hmask = offset_addr(b, w_block, x_word);
+        let hmask = int_b2(b, Addr::reg(w_hmask));
+        let inverted = b.not(Ty::U32, hmask);
+        let vh = b.shr(Ty::U32, inverted, bq8_offset);
+        let parts: Vec<(Reg, Reg, Reg)> = (0..QR)
+            .map(|i| {
+                let isc = b.add(Ty::U32, scale_offset, 2 * i);
+                let sc = scale(b, w_block, isc);
+                let vil = bits(b, vl, 2 * i, 0x0303_0303);
+                let vh_i = bits(b, vh, i, 0x0101_0101);
+                let vih = b.shl(Ty::U32, vh_i, 2u32);
+                (vil, vih, sc)
+            })
+            .collect();
+        let d = f16_at(b, Addr::reg_off(w_block, D));
+
+        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
+        x_blocks
+            .iter()
+            .map(|&x_block| {
+                let xb = offset_addr(b, x_block, x_blocks_off);
+                let xw = offset_addr(b, xb, x_word);
+                let mut sumf: Option<Reg> = None;
+                for (i, &(vil, vih, sc)) in parts.iter().enumerate() {
+                    let block = i64::from(Q8_1_BYTES) * i as i64;
+                    let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
+                    let d8 = f16_at(b, Addr::reg_off(xb, block));
+                    let pos = dp4a0(b, vil, u);
+                    let neg = dp4a0(b, vih, u);
+                    let dot = b.sub(Ty::S32, pos, neg);
+                    let dot_sc = b.mul(Ty::S32, dot, sc);
+                    let f = to_f32(b, dot_sc);
+                    let term = b.mul(Ty::F32, d8, f);
+                    sumf = Some(match sumf {
+                        None => term,
+                        Some(acc) => b.add(Ty::F32, acc, term),
+                    });
+                }
+                b.mul(Ty::F32, d, sumf.expect("QR > 0"))
+            })
+            .collect()
+    }
+}

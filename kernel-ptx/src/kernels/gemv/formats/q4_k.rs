@@ -1,0 +1,186 @@
+//! Q4_K and Q5_K × Q8_1, as ggml-cuda's `vec_dot_q{4,5}_K_q8_1` with
+//! `vec_dot_q{4,5}_K_q8_1_impl_vmmq` (ggml/src/ggml-cuda/vecdotq.cuh). VDR 2, QI 32: sixteen
+//! threads share a block, `iqs` = 0, 2, .., 30.
+//!
+//! `block_q4_K` (144 bytes): `dm = {d, dmin}` at 0, `scales[12]` at 4, `qs[128]` at 16.
+//! `block_q5_K` (176 bytes): the same plus `qh[32]` at 16, `qs` at 48.
+//! Thread `iqs` takes chunk `j = iqs / 8` of 64 elements (`bq8_offset = 2j`) and quarter
+//! `t = (iqs / 2) % 4`: `qs` words `8j + t` and `8j + t + 4` (elements `64j + 4t + 0..4` and
+//! `+16`, low nibble for sub-block `2j`, high nibble for `2j + 1`), dotted with words `t` and
+//! `t + 4` of Q8_1 blocks `2j` and `2j + 1`:
+//! `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)`, result
+//! `d * sumf_d - dmin * sumf_m`. Q5_K's fifth bits come from `qh` words `t`, `t + 4`, bit
+//! `2j + i` of each byte.
+
+use crate::builder::{Addr, Cmp, KernelBuilder, Reg, Space, Ty};
+use crate::kernels::gemv::format::{
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, dp4a0, f16_at, half2_at, int_b4, offset_addr, to_f32,
+};
+use quant_formats::GgmlType;
+
+/// Q4_K or Q5_K: where `qs` starts and, for Q5_K, `qh`.
+pub struct AffineK {
+    ty: GgmlType,
+    qh: Option<i64>,
+    qs: i64,
+}
+
+pub const Q4_K: AffineK = AffineK {
+    ty: GgmlType::Q4_K,
+    qh: None,
+    qs: 16,
+};
+pub const Q5_K: AffineK = AffineK {
+    ty: GgmlType::Q5_K,
+    qh: Some(16),
+    qs: 48,
+};
+
+const SCALES: i64 = 4;
+/// ggml's `QR4_K` / `QR5_K`: sub-blocks (Q8_1 blocks) one thread's words meet.
+const QR: u32 = 2;
+const ONES: u32 = 0x0101_0101;
+
+/// A `u16` at `addr`, zero-extended to u32.
+fn u16_at(b: &mut KernelBuilder, addr: Addr) -> Reg {
+    let h = b.ld(Space::GlobalNc, Ty::U16, addr);
+    b.cvt(Ty::U32, Ty::U16, None, h)
+}
+
+/// Scales and mins of sub-blocks `2j` and `2j + 1` as ggml's `aux[2]` of `u16`s:
+/// `j < 2`: `sc16[j] & 0x3f3f`, `sc16[j+2] & 0x3f3f`; otherwise the low nibbles from
+/// `sc16[j+2]` and the high bits from `sc16[j-2]`, `sc16[j]`. Returns `[sc0, sc1, m0, m1]`.
+fn scales_and_mins(b: &mut KernelBuilder, w_block: Reg, j: Reg) -> [Reg; 4] {
+    let j2 = b.shl(Ty::U32, j, 1u32);
+    let at_j = offset_addr(b, w_block, j2);
+    let a = u16_at(b, Addr::reg_off(at_j, SCALES));
+    let c = u16_at(b, Addr::reg_off(at_j, SCALES + 4));
+    // j ^ 2 is j - 2 for j >= 2 (and j + 2, unused, otherwise).
+    let jx = b.xor(Ty::U32, j, 2u32);
+    let jx2 = b.shl(Ty::U32, jx, 1u32);
+    let at_jx = offset_addr(b, w_block, jx2);
+    let e = u16_at(b, Addr::reg_off(at_jx, SCALES));
+
+    let low_sc = b.and(Ty::U32, a, 0x3f3fu32);
+    let low_m = b.and(Ty::U32, c, 0x3f3fu32);
+
+    let hi_sc_lo = b.and(Ty::U32, c, 0x0f0fu32);
+    let hi_sc_hi = b.and(Ty::U32, e, 0xc0c0u32);
+    let hi_sc_hi = b.shr(Ty::U32, hi_sc_hi, 2u32);
+    let high_sc = b.or(Ty::U32, hi_sc_lo, hi_sc_hi);
+    let hi_m_lo = bits(b, c, 4, 0x0f0f);
+    let hi_m_hi = b.and(Ty::U32, a, 0xc0c0u32);
+    let hi_m_hi = b.shr(Ty::U32, hi_m_hi, 2u32);
+    let high_m = b.or(Ty::U32, hi_m_lo, hi_m_hi);
+
+    let is_low = b.setp(Cmp::Lt, Ty::U32, j, 2u32);
+    let sc = b.selp(Ty::U32, low_sc, high_sc, is_low);
+    let m = b.selp(Ty::U32, low_m, high_m, is_low);
+    [
+        b.and(Ty::U32, sc, 0xffu32),
+        b.shr(Ty::U32, sc, 8u32),
+        b.and(Ty::U32, m, 0xffu32),
+        b.shr(Ty::U32, m, 8u32),
+    ]
+}
+
+impl GemvFormat for AffineK {
+    fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    fn qi(&self) -> u32 {
+        32
+    }
+
+    fn vdr(&self) -> u32 {
+        2
+    }
+
+    fn emit_vec_dot(
+        &self,
+        b: &mut KernelBuilder,
+        w_block: Reg,
+        x_blocks: &[Reg],
+        iqs: Reg,
+    ) -> Vec<Reg> {
+        let j = b.shr(Ty::U32, iqs, 3u32);
+        let bq8_offset = b.shl(Ty::U32, j, 1u32);
+        let t = bits(b, iqs, 1, 3);
+        let t4 = b.shl(Ty::U32, t, 2u32);
+        // q offset = 16 * bq8_offset + 4 * t = 32 * j + 4 * t
+        let j32 = b.shl(Ty::U32, j, 5u32);
+        let q_off = b.add(Ty::U32, j32, t4);
+        let w_q = offset_addr(b, w_block, q_off);
+        let vl = [
+            int_b4(b, Addr::reg_off(w_q, self.qs)),
+            int_b4(b, Addr::reg_off(w_q, self.qs + 16)),
+        ];
+        let vh = self.qh.map(|qh| {
+            let w_h = offset_addr(b, w_block, t4);
+            [0i64, 16].map(|off| {
+                let h = int_b4(b, Addr::reg_off(w_h, qh + off));
+                b.shr(Ty::U32, h, bq8_offset)
+            })
+        });
+        let [sc0, sc1, m0, m1] = scales_and_mins(b, w_block, j);
+        let (sc, m) = ([sc0, sc1], [m0, m1]);
+        // v[i] = (quants of sub-block 2j + i in words 0 and 1)
+        let v: Vec<[Reg; 2]> = (0..QR)
+            .map(|i| {
+                [0usize, 1].map(|w| {
+                    let low = bits(b, vl[w], 4 * i, 0x0F0F_0F0F);
+                    match vh {
+                        None => low,
+                        Some(vh) => {
+                            let h = bits(b, vh[w], i, ONES);
+                            let h = b.shl(Ty::U32, h, 4u32);
+                            b.or(Ty::U32, low, h)
+                        }
+                    }
+                })
+            })
+            .collect();
+        let (d, dmin) = half2_at(b, Addr::reg(w_block));
+
+        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
+        x_blocks
+            .iter()
+            .map(|&x_block| {
+                let xb = offset_addr(b, x_block, x_blocks_off);
+                let xw = offset_addr(b, xb, t4);
+                let mut sums: Option<(Reg, Reg)> = None;
+                for (i, [v0, v1]) in v.iter().copied().enumerate() {
+                    let block = i64::from(Q8_1_BYTES) * i as i64;
+                    let d8 = f16_at(b, Addr::reg_off(xb, block));
+                    let u0 = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
+                    let u1 = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS + 16));
+                    // Q4_K adds word 0 first, Q5_K word 1; the integer sums are equal.
+                    let (dot, sum_u) = if self.qh.is_none() {
+                        let dot = dp4a0(b, v0, u0);
+                        let sum_u = dp4a0(b, ONES, u0);
+                        (b.dp4a(v1, u1, dot), b.dp4a(ONES, u1, sum_u))
+                    } else {
+                        let dot = dp4a0(b, v1, u1);
+                        let sum_u = dp4a0(b, ONES, u1);
+                        (b.dp4a(v0, u0, dot), b.dp4a(ONES, u0, sum_u))
+                    };
+                    let dot_sc = b.mul(Ty::S32, dot, sc[i]);
+                    let fd = to_f32(b, dot_sc);
+                    let term_d = b.mul(Ty::F32, d8, fd);
+                    let sum_m = b.mul(Ty::S32, sum_u, m[i]);
+                    let fm = to_f32(b, sum_m);
+                    let term_m = b.mul(Ty::F32, d8, fm);
+                    sums = Some(match sums {
+                        None => (term_d, term_m),
+                        Some((sd, sm)) => (b.add(Ty::F32, sd, term_d), b.add(Ty::F32, sm, term_m)),
+                    });
+                }
+                let (sumf_d, sumf_m) = sums.expect("QR > 0");
+                let a = b.mul(Ty::F32, d, sumf_d);
+                let c = b.mul(Ty::F32, dmin, sumf_m);
+                b.sub(Ty::F32, a, c)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,112 @@
+//! Q6_K × Q8_1, as ggml-cuda's `vec_dot_q6_K_q8_1` with `vec_dot_q6_K_q8_1_impl_mmvq`
+//! (ggml/src/ggml-cuda/vecdotq.cuh). VDR 1, QI 32: a whole warp shares a block.
+//!
+//! `block_q6_K` (210 bytes, words read as `u16` pairs): `ql[128]` at 0, `qh[64]` at 128,
+//! `scales[16]` (i8) at 192, `d` at 208. Thread `iqs` (0..32) takes word `iqs` of `ql` (low
+//! nibbles: elements `128 * (iqs / 16) + 4 * (iqs % 16) + 0..4`, high nibbles the same + 64)
+//! and word `8 * (iqs / 16) + iqs % 8` of `qh` shifted by `2 * ((iqs % 16) / 8)`. Nibble `i`
+//! meets word `iqs % 8` of Q8_1 block `bq8_offset + 2i` and scale `scale_offset + 4i`:
+//! `sumf += d8 * (dp4a(q - 32, u) * sc)`, result `d * sumf`. ggml's
+//! `__vsubss4(q, 0x20202020)` never saturates (`0..=63` minus 32), so it is computed as
+//! `dp4a(q, u) - dp4a(0x20202020, u)`, the same integer.
+
+use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
+use crate::kernels::gemv::format::{
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, dp4a0, f16_at, int_b2, int_b4, offset_addr, to_f32,
+};
+use quant_formats::GgmlType;
+
+pub struct Q6K;
+#[allow(non_upper_case_globals)]
+pub const Q6_K: Q6K = Q6K;
+
+const QH: i64 = 128;
+const SCALES: i64 = 192;
+const D: i64 = 208;
+/// ggml's `QR6_K`.
+const QR: u32 = 2;
+
+impl GemvFormat for Q6K {
+    fn ty(&self) -> GgmlType {
+        GgmlType::Q6_K
+    }
+
+    fn qi(&self) -> u32 {
+        32
+    }
+
+    fn vdr(&self) -> u32 {
+        1
+    }
+
+    fn emit_vec_dot(
+        &self,
+        b: &mut KernelBuilder,
+        w_block: Reg,
+        x_blocks: &[Reg],
+        iqs: Reg,
+    ) -> Vec<Reg> {
+        let half = b.shr(Ty::U32, iqs, 4u32); // iqs / (QI6_K / 2)
+        let in_half = b.and(Ty::U32, iqs, 15u32); // iqs % (QI6_K / 2)
+        let eighth = b.shr(Ty::U32, in_half, 3u32); // (iqs % 16) / 8
+        let quarter = b.shr(Ty::U32, in_half, 2u32); // (iqs % 16) / 4
+        // bq8_offset = 4 * half + eighth; scale_offset = 8 * half + quarter
+        let half4 = b.shl(Ty::U32, half, 2u32);
+        let bq8_offset = b.add(Ty::U32, half4, eighth);
+        let half8 = b.shl(Ty::U32, half, 3u32);
+        let scale_offset = b.add(Ty::U32, half8, quarter);
+        let vh_shift = b.shl(Ty::U32, eighth, 1u32);
+        let iqs8 = b.and(Ty::U32, iqs, 7u32);
+
+        let word_offset = b.shl(Ty::U32, iqs, 2u32);
+        let w_word = offset_addr(b, w_block, word_offset);
+        let vl = int_b2(b, Addr::reg(w_word));
+        let qh_word = b.add(Ty::U32, half8, iqs8);
+        let qh_off = b.shl(Ty::U32, qh_word, 2u32);
+        let w_qh = offset_addr(b, w_block, qh_off);
+        let qh = int_b2(b, Addr::reg_off(w_qh, QH));
+        let vh = b.shr(Ty::U32, qh, vh_shift);
+        let w_scales = offset_addr(b, w_block, scale_offset);
+        let parts: Vec<(Reg, Reg)> = (0..QR)
+            .map(|i| {
+                let sc = b.ld(
+                    Space::GlobalNc,
+                    Ty::S8,
+                    Addr::reg_off(w_scales, SCALES + 4 * i64::from(i)),
+                );
+                let vil = bits(b, vl, 4 * i, 0x0F0F_0F0F);
+                let vih = bits(b, vh, 4 * i, 0x0303_0303);
+                let vih = b.shl(Ty::U32, vih, 4u32);
+                (b.or(Ty::U32, vil, vih), sc)
+            })
+            .collect();
+        let d = f16_at(b, Addr::reg_off(w_block, D));
+
+        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
+        let x_word = b.shl(Ty::U32, iqs8, 2u32);
+        x_blocks
+            .iter()
+            .map(|&x_block| {
+                let xb = offset_addr(b, x_block, x_blocks_off);
+                let xw = offset_addr(b, xb, x_word);
+                let mut sumf: Option<Reg> = None;
+                for (i, &(q, sc)) in parts.iter().enumerate() {
+                    let block = 2 * i64::from(Q8_1_BYTES) * i as i64;
+                    let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
+                    let d8 = f16_at(b, Addr::reg_off(xb, block));
+                    let dot = dp4a0(b, q, u);
+                    let bias = dp4a0(b, 0x2020_2020u32, u);
+                    let dot = b.sub(Ty::S32, dot, bias);
+                    let dot_sc = b.mul(Ty::S32, dot, sc);
+                    let f = to_f32(b, dot_sc);
+                    let term = b.mul(Ty::F32, d8, f);
+                    sumf = Some(match sumf {
+                        None => term,
+                        Some(acc) => b.add(Ty::F32, acc, term),
+                    });
+                }
+                b.mul(Ty::F32, d, sumf.expect("QR > 0"))
+            })
+            .collect()
+    }
+}
