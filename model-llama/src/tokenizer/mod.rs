@@ -155,9 +155,10 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32], special: bool) -> String {
         let mut ids = ids;
         let mut strip_space = self.add_space_prefix;
-        if !special && self.add_bos && ids.first().is_some() && ids.first().copied() == self.bos {
+        let starts_with_bos = self.bos.is_some() && ids.first().copied() == self.bos;
+        if !special && self.add_bos && starts_with_bos {
             ids = &ids[1..];
-        } else if special && ids.first().is_some() && ids.first().copied() == self.bos {
+        } else if special && starts_with_bos {
             strip_space = false;
         }
         let mut bytes = Vec::new();

@@ -78,7 +78,8 @@ pub struct TokenizerSpec {
     pub chat_template: Option<String>,
 }
 
-/// Token texts that llama.cpp treats as end-of-turn when `tokenizer.ggml.eot_token_id` is absent.
+/// Token texts that llama.cpp treats as end-of-turn when `tokenizer.ggml.eot_token_id` is absent, the
+/// first one present winning (llama.cpp scans a hash map; for Llama 3 it reports `<|eot_id|>`).
 const EOT_TEXTS: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
@@ -171,9 +172,9 @@ impl TokenizerSpec {
         let bos = special_id("tokenizer.ggml.bos_token_id", default_bos)?;
         let eos = special_id("tokenizer.ggml.eos_token_id", default_eos)?;
         let eot = special_id("tokenizer.ggml.eot_token_id", None)?.or_else(|| {
-            tokens
+            EOT_TEXTS
                 .iter()
-                .position(|t| EOT_TEXTS.contains(&t.as_str()))
+                .find_map(|eot| tokens.iter().position(|t| t == eot))
                 .map(|id| id as u32)
         });
         let unk = special_id("tokenizer.ggml.unknown_token_id", default_unk)?;
