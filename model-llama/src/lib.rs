@@ -5,6 +5,7 @@ pub mod config;
 pub mod sampling;
 pub mod files;
 pub mod forward;
+pub mod generate;
 pub mod testmodel;
 pub mod tokenizer;
 pub mod weights;
