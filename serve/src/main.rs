@@ -1,6 +1,10 @@
 //! `realizar`: run Llama-family models on NVIDIA GPUs. One subcommand per file in `commands/`.
 
 mod commands;
+mod device;
+mod model_source;
+mod sampling_args;
+mod stdout_sink;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +22,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Continue a prompt: stream the text to stdout, then prompt and generation speeds to stderr.
+    Generate(commands::generate::GenerateArgs),
+    /// Chat through the model's template: one user turn per line of stdin, Ctrl-D to quit.
+    Chat(commands::chat::ChatArgs),
+    /// Print the token ids of a text, separated by spaces (needs only the vocabulary).
+    Tokenize(commands::tokenize::TokenizeArgs),
+    /// Write the logits of every position of a token sequence (f32 LE, [tokens, vocab]).
+    Logits(commands::logits::LogitsArgs),
     /// Describe a model: a GGUF file or a Hugging Face safetensors directory.
     Info(commands::info::InfoArgs),
     /// Write a deterministic random test model (same as `cargo xtask make-model`).
@@ -28,6 +40,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Generate(args) => commands::generate::run(&args),
+        Command::Chat(args) => commands::chat::run(&args),
+        Command::Tokenize(args) => commands::tokenize::run(&args),
+        Command::Logits(args) => commands::logits::run(&args),
         Command::Info(args) => commands::info::run(&args),
         Command::MakeModel(args) => commands::make_model::run(&args),
     };

@@ -1,4 +1,8 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
+pub mod chat;
+pub mod generate;
 pub mod info;
+pub mod logits;
 pub mod make_model;
+pub mod tokenize;
