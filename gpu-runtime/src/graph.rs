@@ -91,9 +91,7 @@ impl Gpu {
         let graph = match (recorded, graph) {
             (Ok(()), Ok(graph)) if node_count(graph) > 0 => graph,
             (Ok(()), Ok(graph)) => {
-                if !graph.is_null() {
-                    destroy_graph(self.context(), graph);
-                }
+                destroy_graph(self.context(), graph);
                 return Err(GpuError::EmptyCapture.into());
             }
             (Ok(()), Err(source)) => {
@@ -129,10 +127,15 @@ impl CaptureGuard<'_> {
     ) {
         self.ended = true;
         let retained = self.gpu.capture_state().take().unwrap_or_default();
-        let graph = self.gpu.context().bind_to_thread().and_then(|()| {
-            // SAFETY: the stream is live and in capture mode, begun by `capture_graph`.
-            unsafe { result::stream::end_capture(self.gpu.stream().cu_stream()) }
-        });
+        let ctx = self.gpu.context();
+        // Not `bind_to_thread`: it may fail on an unrelated deferred error, which would leave
+        // the stream capturing.
+        // SAFETY: the context is live (held by the `Gpu`); the stream is live and in capture
+        // mode, begun by `capture_graph`.
+        let graph = unsafe {
+            result::ctx::set_current(ctx.cu_ctx())
+                .and_then(|()| result::stream::end_capture(self.gpu.stream().cu_stream()))
+        };
         (graph, retained)
     }
 }

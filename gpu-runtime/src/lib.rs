@@ -4,15 +4,19 @@
 //!   libcuda or the device is missing (the CLI's cpu/cuda decision).
 //! - [`DeviceBuffer`] / [`BufferView`] / [`GuardedBuffer`]: device memory and parity-test
 //!   helpers.
-//! - [`Gpu::launch`]: the only way to run a kernel, driven entirely by a `KernelType`.
+//! - [`Gpu::launch`]: the only way to run a kernel, driven entirely by a `KernelType`;
+//!   [`Gpu::copy_device`] for device-to-device copies.
 //! - [`CapturedGraph`]: the same launches captured once and replayed.
 //! - [`GpuProfile`]: device facts, derived purely from [`DeviceAttributes`].
 //! - [`EventTimer`]: CUDA-event timing for benches.
 //!
 //! libcuda is loaded at run time (cudarc `dynamic-loading`), so everything builds without CUDA.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod args;
 mod buffer;
+mod copy;
 mod device;
 mod error;
 mod graph;

@@ -46,6 +46,34 @@ fn replay_equals_eager_and_capture_runs_nothing() {
 
 #[test]
 #[ignore = "needs a CUDA device"]
+fn device_copies_run_eagerly_and_replay_in_graphs() {
+    let gpu = open_gpu();
+    let host = random_values(&mut rng(17), 1000, -1.0..1.0);
+    let src = gpu.upload(&host).unwrap();
+    let mut dst = gpu.alloc::<f32>(1003).unwrap();
+    dst.fill_bytes(POISON_BYTE).unwrap();
+    gpu.copy_device(&src, &dst.view(2..1002).unwrap()).unwrap();
+    let back = dst.to_host().unwrap();
+    assert_eq!(back[2..1002], host[..]);
+    assert!(back[..2].iter().chain(&back[1002..]).all(|v| v.is_nan()));
+    assert!(matches!(
+        gpu.copy_device(&src, &dst),
+        Err(GpuError::LengthMismatch { .. })
+    ));
+
+    let mut src = src;
+    let graph = gpu
+        .capture(|g| g.copy_device(&src, &dst.view(0..1000).unwrap()))
+        .unwrap();
+    assert_eq!(graph.retained_buffers(), 2);
+    let host2: Vec<f32> = host.iter().map(|v| v * 2.0).collect();
+    src.copy_from_host(&host2).unwrap();
+    graph.replay().unwrap();
+    assert_eq!(dst.to_host_range(0..1000).unwrap(), host2);
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
 fn a_graph_keeps_the_buffers_it_uses_alive() {
     let gpu = open_gpu();
     let case = QuantizeThenGemv::new(&gpu, 512, 2048, 1, 12);
