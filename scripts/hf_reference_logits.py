@@ -12,6 +12,11 @@ fixed token sequence computed in float64 from exactly the saved F32 weights:
   fixtures/parity/<name>/reference.json      tokens, shapes, versions
   fixtures/parity/<name>/logits.f32          f32 LE [len(tokens), vocab_size]
 
+It also recomputes the logits of fixtures/models/tiny-code's reference sequences in float64
+(eager attention, CPU) into fixtures/parity/tiny-code/refN.logits.f32: the shared reference
+files were computed elsewhere in float32 and differ from transformers' own CPU forward by up to
+1.9e-4 of max |logit|, too loose a yardstick for an f32 forward on trained weights.
+
 Each directory stays well under 1 MB. Needs torch and transformers (CPU is enough):
     python3 scripts/hf_reference_logits.py [--out fixtures/parity]
 """
@@ -172,6 +177,35 @@ def build(name, config_cls, model_cls, kwargs, seed, out_dir):
     assert size < 1 << 20, f"{name} is {size} bytes"
 
 
+def tiny_code_reference(out_dir):
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "models", "tiny-code")
+    path = os.path.join(out_dir, "tiny-code")
+    os.makedirs(path, exist_ok=True)
+    model = LlamaForCausalLM.from_pretrained(src, dtype=torch.float64, attn_implementation="eager").eval()
+    with open(os.path.join(src, "reference.json")) as f:
+        cases = json.load(f)["cases"]
+    for i, case in enumerate(cases):
+        ids = case["prompt_ids"] + case["greedy_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0]
+        assert logits.dtype == torch.float64
+        logits.numpy().astype("<f4").tofile(os.path.join(path, f"ref{i}.logits.f32"))
+    with open(os.path.join(path, "reference.json"), "w") as f:
+        json.dump(
+            {
+                "reference": "transformers eager attention in float64 (CPU) on the F16 weights of "
+                "fixtures/models/tiny-code/model.safetensors",
+                "sequences": "prompt_ids + greedy_ids of each case of fixtures/models/tiny-code/reference.json",
+                "logits": "refN.logits.f32: f32 little-endian [len(sequence), 258]",
+                "transformers": transformers.__version__,
+                "torch": torch.__version__,
+            },
+            f,
+            indent=1,
+        )
+    print(f"tiny-code: float64 logits of {len(cases)} sequences")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "parity")
@@ -179,6 +213,7 @@ def main():
     args = parser.parse_args()
     for i, (name, (config_cls, model_cls, kwargs)) in enumerate(MODELS.items()):
         build(name, config_cls, model_cls, kwargs, seed=1000 + i, out_dir=args.out)
+    tiny_code_reference(args.out)
 
 
 if __name__ == "__main__":
