@@ -1,0 +1,352 @@
+//! GPU parity of the gemv family (test-backend-ops style): every weight format against the
+//! quant-formats CPU oracle, ragged dims, NaN-poisoned outputs between guard regions, and
+//! batch invariance (column j of an M-column launch equals the M = 1 launch bit for bit).
+//!
+//! References: integer formats dot Q8_1 activations quantised on the CPU with
+//! `quantize_row_q8_1_ref` (what the `quantize_q8_1` kernel writes, bit for bit) through
+//! `vec_dot_row`; float formats dot f32 activations; the fused kernel's reference is
+//! `silu(gate · x) * (up · x)` of those. The GPU sums a row's per-thread partials in another
+//! order than the CPU, so results are compared by normalised MSE.
+
+use gpu_runtime::{DeviceBytes, Gpu, GuardedBuffer, kernel_args};
+use kernel_ptx::{GpuProfileLite, KernelType, LaunchDims, select_gate_up_swiglu, select_matvec};
+use quant_formats::{GgmlType, QuantizedActivation, quantize_row, vec_dot_row};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Guard elements before and after every output.
+const GUARD: usize = 256;
+/// Normalised MSE bound: the oracle computes the same per-block products, so only f32
+/// summation order (and ex2.approx in SwiGLU) differs.
+const MAX_NMSE: f64 = 1e-8;
+
+/// One parity case: a kernel family member and its runtime dims.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    format: GgmlType,
+    n: usize,
+    k: usize,
+    m: usize,
+    gate_up_swiglu: bool,
+}
+
+/// Seeded values in `±[0.05, 1)`: never zero, both signs.
+fn random_values(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|_| {
+            let magnitude = rng.random_range(0.05f32..1.0);
+            if rng.random::<bool>() {
+                magnitude
+            } else {
+                -magnitude
+            }
+        })
+        .collect()
+}
+
+/// `[n, k]` weights quantised row by row into `format`.
+fn quantized_matrix(rng: &mut ChaCha8Rng, format: GgmlType, n: usize, k: usize) -> Vec<u8> {
+    random_values(rng, n * k)
+        .chunks(k)
+        .flat_map(|row| quantize_row(format, row).expect("k is a multiple of the block size"))
+        .collect()
+}
+
+/// `W · x_j` for every row and column, by the CPU oracle: `[m][n]`.
+fn reference(format: GgmlType, w: &[u8], n: usize, acts: &[QuantizedActivation]) -> Vec<Vec<f32>> {
+    let row_bytes = w.len() / n;
+    acts.iter()
+        .map(|act| {
+            w.chunks(row_bytes)
+                .map(|row| vec_dot_row(format, row, act).expect("row and activation agree"))
+                .collect()
+        })
+        .collect()
+}
+
+fn silu_times(gate: f32, up: f32) -> f32 {
+    gate / (1.0 + (-gate).exp()) * up
+}
+
+/// `sum (got - want)^2 / sum want^2`, as test-backend-ops' `nmse`.
+fn nmse(got: &[f32], want: &[f32]) -> f64 {
+    let (mut err, mut norm) = (0.0f64, 0.0f64);
+    for (&g, &w) in got.iter().zip(want) {
+        err += (f64::from(g) - f64::from(w)).powi(2);
+        norm += f64::from(w).powi(2);
+    }
+    err / norm
+}
+
+/// The activation bytes the kernel reads for `format` (Q8_1 blocks or f32) and the oracle's
+/// view of the same columns.
+fn activations(format: GgmlType, x: &[f32], k: usize) -> (Vec<u8>, Vec<QuantizedActivation>) {
+    let acts: Vec<QuantizedActivation> = x
+        .chunks(k)
+        .map(|col| QuantizedActivation::for_weight(format, col).expect("whole blocks"))
+        .collect();
+    let bytes = acts.iter().flat_map(|a| a.bytes().to_vec()).collect();
+    (bytes, acts)
+}
+
+fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
+    let profile: GpuProfileLite = gpu.profile().lite();
+    let m = case.m as u32;
+    let kt = if case.gate_up_swiglu {
+        select_gate_up_swiglu(case.format, m, &profile)
+    } else {
+        select_matvec(case.format, m, &profile)
+    };
+    kt.unwrap_or_else(|e| panic!("{case:?}: no kernel: {e}"))
+}
+
+/// Launches `case` on uploaded weights and activations; returns the checked `[m, n]` output.
+fn launch(gpu: &Gpu, case: &Case, weights: &[&DeviceBytes], x: &DeviceBytes) -> Vec<f32> {
+    let kt = kernel_for(gpu, case);
+    let dims = LaunchDims {
+        n: case.n as u32,
+        k: case.k as u32,
+        m: case.m as u32,
+        rows: 0,
+    };
+    let y = GuardedBuffer::<f32>::new(gpu, case.m * case.n, GUARD)
+        .unwrap_or_else(|e| panic!("{case:?}: output: {e}"));
+    let out = y.payload();
+    let (n, k) = (case.n as u32, case.k as u32);
+    let result = match weights {
+        [w] => gpu.launch(&kt, &dims, &kernel_args![*w, x, &out, n, k]),
+        [gate, up] => gpu.launch(&kt, &dims, &kernel_args![*gate, *up, x, &out, n, k]),
+        _ => panic!("one or two weight matrices"),
+    };
+    result.unwrap_or_else(|e| panic!("{case:?} ({}): launch: {e}", kt.entry_name()));
+    y.to_host_checked()
+        .unwrap_or_else(|e| panic!("{case:?} ({}): {e}", kt.entry_name()))
+}
+
+/// Runs one case against the CPU oracle: NaN agreement and normalised MSE.
+fn check_case(gpu: &Gpu, case: Case, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let matrices = if case.gate_up_swiglu { 2 } else { 1 };
+    let w: Vec<Vec<u8>> = (0..matrices)
+        .map(|_| quantized_matrix(&mut rng, case.format, case.n, case.k))
+        .collect();
+    let x = random_values(&mut rng, case.m * case.k);
+    let (x_bytes, acts) = activations(case.format, &x, case.k);
+
+    let per_matrix: Vec<Vec<Vec<f32>>> = w
+        .iter()
+        .map(|w| reference(case.format, w, case.n, &acts))
+        .collect();
+    let want: Vec<f32> = match per_matrix.as_slice() {
+        [plain] => plain.concat(),
+        [gate, up] => gate
+            .concat()
+            .iter()
+            .zip(up.concat())
+            .map(|(&g, u)| silu_times(g, u))
+            .collect(),
+        _ => unreachable!(),
+    };
+
+    let w_dev: Vec<DeviceBytes> = w
+        .iter()
+        .map(|w| gpu.upload(w).expect("upload weights"))
+        .collect();
+    let x_dev = gpu.upload(&x_bytes).expect("upload activations");
+    let got = launch(gpu, &case, &w_dev.iter().collect::<Vec<_>>(), &x_dev);
+
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(
+            g.is_nan(),
+            w.is_nan(),
+            "{case:?}: NaN disagreement at column {}, row {}: got {g}, want {w}",
+            i / case.n,
+            i % case.n
+        );
+    }
+    let err = nmse(&got, &want);
+    assert!(
+        err <= MAX_NMSE,
+        "{case:?}: nmse {err:e} > {MAX_NMSE:e}; first values got {:?} want {:?}",
+        &got[..got.len().min(4)],
+        &want[..want.len().min(4)]
+    );
+}
+
+/// Column j of an M-column launch equals the M = 1 launch on column j, bit for bit (plain and
+/// fused kernels).
+fn check_batch_invariance(gpu: &Gpu, format: GgmlType, k: usize, gate_up_swiglu: bool) {
+    let (n, m_max) = (37, 8);
+    let mut rng = ChaCha8Rng::seed_from_u64(0xBA7C);
+    let matrices = if gate_up_swiglu { 2 } else { 1 };
+    let w_dev: Vec<DeviceBytes> = (0..matrices)
+        .map(|_| {
+            let w = quantized_matrix(&mut rng, format, n, k);
+            gpu.upload(&w).expect("upload weights")
+        })
+        .collect();
+    let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
+    let x = random_values(&mut rng, m_max * k);
+    let (x_bytes, _) = activations(format, &x, k);
+    let col_bytes = x_bytes.len() / m_max;
+    let case = |m| Case {
+        format,
+        n,
+        k,
+        m,
+        gate_up_swiglu,
+    };
+    let all = launch(
+        gpu,
+        &case(m_max),
+        &weights,
+        &gpu.upload(&x_bytes).expect("upload"),
+    );
+    for j in 0..m_max {
+        let col = gpu
+            .upload(&x_bytes[j * col_bytes..(j + 1) * col_bytes])
+            .expect("upload");
+        let single = launch(gpu, &case(1), &weights, &col);
+        let batched = &all[j * n..(j + 1) * n];
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(batched),
+            bits(&single),
+            "{format} k={k} fused={gate_up_swiglu}: column {j} of M={m_max} differs from M=1"
+        );
+    }
+}
+
+/// Ragged K values legal for `format`: non-power-of-two multiples of its block size.
+fn ragged_ks(format: GgmlType) -> [usize; 2] {
+    match format.block_elems() {
+        256 => [3 * 256, 7 * 256],
+        // Float rows are read in 16-byte chunks (8 f16/bf16 values): 40 and 7 × 32 qualify.
+        1 => [40, 7 * 32],
+        _ => [7 * 32, 13 * 32],
+    }
+}
+
+/// Every M in 1..=8 over the ragged N values, both ragged K, and the fused kernel at a few M.
+fn parity_for_format(format: GgmlType) {
+    let gpu = Gpu::new(0).expect("a CUDA device (this test is ignored without one)");
+    let ns = [1usize, 5, 7, 13, 33, 4097];
+    let ks = ragged_ks(format);
+    let mut seed = 1u64;
+    for m in 1..=8usize {
+        for (i, &n) in ns.iter().enumerate() {
+            let k = ks[(i + m) % ks.len()];
+            let gate_up_swiglu = false;
+            check_case(
+                &gpu,
+                Case {
+                    format,
+                    n,
+                    k,
+                    m,
+                    gate_up_swiglu,
+                },
+                seed,
+            );
+            seed += 1;
+        }
+    }
+    for m in [1usize, 3, 8] {
+        for n in [7usize, 33, 4097] {
+            let k = ks[m % ks.len()];
+            let gate_up_swiglu = true;
+            check_case(
+                &gpu,
+                Case {
+                    format,
+                    n,
+                    k,
+                    m,
+                    gate_up_swiglu,
+                },
+                seed,
+            );
+            seed += 1;
+        }
+    }
+    for gate_up_swiglu in [false, true] {
+        check_batch_invariance(&gpu, format, ks[1], gate_up_swiglu);
+    }
+}
+
+/// One `#[ignore]`d GPU test per weight format.
+macro_rules! gemv_parity_tests {
+    ($($name:ident => $format:expr;)*) => {$(
+        #[test]
+        #[ignore = "needs a CUDA device"]
+        fn $name() {
+            parity_for_format($format);
+        }
+    )*};
+}
+
+gemv_parity_tests! {
+    gemv_parity_f32 => GgmlType::F32;
+    gemv_parity_f16 => GgmlType::F16;
+    gemv_parity_bf16 => GgmlType::BF16;
+    gemv_parity_q4_0 => GgmlType::Q4_0;
+    gemv_parity_q4_1 => GgmlType::Q4_1;
+    gemv_parity_q5_0 => GgmlType::Q5_0;
+    gemv_parity_q5_1 => GgmlType::Q5_1;
+    gemv_parity_q8_0 => GgmlType::Q8_0;
+    gemv_parity_q2_k => GgmlType::Q2_K;
+    gemv_parity_q3_k => GgmlType::Q3_K;
+    gemv_parity_q4_k => GgmlType::Q4_K;
+    gemv_parity_q5_k => GgmlType::Q5_K;
+    gemv_parity_q6_k => GgmlType::Q6_K;
+    gemv_parity_iq4_nl => GgmlType::IQ4_NL;
+    gemv_parity_iq4_xs => GgmlType::IQ4_XS;
+}
+
+/// The fused kernel equals `swiglu_f32` applied to the two plain gemv outputs bit for bit:
+/// the sums come from the same geometry and the SwiGLU instructions are the same.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn gate_up_swiglu_equals_gemv_then_swiglu_bit_for_bit() {
+    let gpu = Gpu::new(0).expect("a CUDA device (this test is ignored without one)");
+    let (format, n, k, m) = (GgmlType::Q4_K, 4097usize, 3 * 256usize, 3usize);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5_11u64);
+    let gate = gpu
+        .upload(&quantized_matrix(&mut rng, format, n, k))
+        .expect("upload");
+    let up = gpu
+        .upload(&quantized_matrix(&mut rng, format, n, k))
+        .expect("upload");
+    let (x_bytes, _) = activations(format, &random_values(&mut rng, m * k), k);
+    let x = gpu.upload(&x_bytes).expect("upload");
+    let case = |gate_up_swiglu| Case {
+        format,
+        n,
+        k,
+        m,
+        gate_up_swiglu,
+    };
+    let fused = launch(&gpu, &case(true), &[&gate, &up], &x);
+    let g = gpu
+        .upload(&launch(&gpu, &case(false), &[&gate], &x))
+        .expect("upload");
+    let u = gpu
+        .upload(&launch(&gpu, &case(false), &[&up], &x))
+        .expect("upload");
+    let swiglu = KernelType::Swiglu {
+        target: kernel_for(&gpu, &case(false)).target(),
+    };
+    let count = (m * n) as u32;
+    let dims = LaunchDims {
+        n: count,
+        rows: 1,
+        ..LaunchDims::default()
+    };
+    let out = GuardedBuffer::<f32>::new(&gpu, m * n, GUARD).expect("output");
+    let view = out.payload();
+    gpu.launch(&swiglu, &dims, &kernel_args![&g, &u, &view, count])
+        .expect("swiglu launch");
+    let separate = out.to_host_checked().expect("guards intact");
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&fused), bits(&separate));
+}
