@@ -54,15 +54,21 @@ impl GgmlType {
     /// Parses a GGUF tensor type id. Ids ggml knows but this engine does not run
     /// (removed Q4_2/Q4_3, the IQ1/IQ2/IQ3 families, TQ*, MXFP4, I8..I64) are typed errors.
     pub fn from_id(id: u32) -> Result<Self, QuantError> {
-        Self::ALL.iter().copied().find(|t| t.id() == id).ok_or(match id {
-            4 | 5 => QuantError::UnsupportedType("Q4_2/Q4_3 (removed upstream)"),
-            16..=19 | 21 | 22 | 29 => QuantError::UnsupportedType("IQ1/IQ2/IQ3 family"),
-            24..=28 => QuantError::UnsupportedType("I8/I16/I32/I64/F64"),
-            31..=33 => QuantError::UnsupportedType("Q4_0_4_4/Q4_0_4_8/Q4_0_8_8 (removed upstream)"),
-            34 | 35 => QuantError::UnsupportedType("TQ1_0/TQ2_0"),
-            39 => QuantError::UnsupportedType("MXFP4"),
-            _ => QuantError::UnknownTypeId(id),
-        })
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.id() == id)
+            .ok_or(match id {
+                4 | 5 => QuantError::UnsupportedType("Q4_2/Q4_3 (removed upstream)"),
+                16..=19 | 21 | 22 | 29 => QuantError::UnsupportedType("IQ1/IQ2/IQ3 family"),
+                24..=28 => QuantError::UnsupportedType("I8/I16/I32/I64/F64"),
+                31..=33 => {
+                    QuantError::UnsupportedType("Q4_0_4_4/Q4_0_4_8/Q4_0_8_8 (removed upstream)")
+                }
+                34 | 35 => QuantError::UnsupportedType("TQ1_0/TQ2_0"),
+                39 => QuantError::UnsupportedType("MXFP4"),
+                _ => QuantError::UnknownTypeId(id),
+            })
     }
 
     /// The GGUF tensor type id.
@@ -95,7 +101,10 @@ impl GgmlType {
 
     /// Parses ggml's name, case-insensitively.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
     /// Elements per block (`ggml_blck_size`): 1 for floats, 32 or 256 for quantised types.
@@ -150,7 +159,11 @@ impl GgmlType {
     pub fn blocks_for(self, elements: usize) -> Result<usize, QuantError> {
         let block = self.block_elems();
         if !elements.is_multiple_of(block) {
-            return Err(QuantError::PartialBlock { ty: self, elements, block });
+            return Err(QuantError::PartialBlock {
+                ty: self,
+                elements,
+                block,
+            });
         }
         Ok(elements / block)
     }
@@ -187,8 +200,14 @@ mod tests {
             assert_eq!(GgmlType::from_id(t.id()), Ok(t));
             assert_eq!(GgmlType::from_name(t.name()), Some(t));
         }
-        assert_eq!(GgmlType::from_id(1000), Err(QuantError::UnknownTypeId(1000)));
-        assert!(matches!(GgmlType::from_id(4), Err(QuantError::UnsupportedType(_))));
+        assert_eq!(
+            GgmlType::from_id(1000),
+            Err(QuantError::UnknownTypeId(1000))
+        );
+        assert!(matches!(
+            GgmlType::from_id(4),
+            Err(QuantError::UnsupportedType(_))
+        ));
     }
 
     #[test]
