@@ -1,5 +1,5 @@
-//! Device-to-device copies on a `Gpu`'s stream; recorded (and their buffers retained) during
-//! graph capture like launches.
+//! Device-side copies and fills on a `Gpu`'s stream; recorded (and their buffers retained)
+//! during graph capture like launches.
 
 use cudarc::driver::result;
 
@@ -42,5 +42,25 @@ impl Gpu {
             )
         }
         .map_err(GpuError::driver("cuMemcpyDtoDAsync"))
+    }
+
+    /// Sets every byte of `dst` to `byte`, ordered on the stream (e.g. zeroing accumulators
+    /// inside a captured graph).
+    pub fn memset_device(&self, dst: &dyn DeviceMemory, byte: u8) -> Result<(), GpuError> {
+        let own_stream = self.stream().cu_stream();
+        if dst.owner_stream() != own_stream {
+            return Err(GpuError::ForeignCopy);
+        }
+        self.bind()?;
+        if let Some(retained) = self.capture_state().as_mut() {
+            retained.push(dst.retain());
+        }
+        if dst.byte_len() == 0 {
+            return Ok(());
+        }
+        // SAFETY: the range lies inside a live allocation of this `Gpu` (sealed buffer types,
+        // owner stream checked above); ordered on its stream.
+        unsafe { result::memset_d8_async(dst.device_ptr(), byte, dst.byte_len(), own_stream) }
+            .map_err(GpuError::driver("cuMemsetD8Async"))
     }
 }

@@ -86,7 +86,7 @@ pub enum GpuError {
     /// Host transfers and allocations would become graph nodes (or fail) during capture.
     #[error("{op} is not allowed while a CUDA graph is being captured")]
     NotAllowedDuringCapture { op: &'static str },
-    #[error("Gpu::copy_device: a buffer belongs to another Gpu")]
+    #[error("Gpu::copy_device / memset_device: a buffer belongs to another Gpu")]
     ForeignCopy,
     #[error("a CUDA graph is already being captured on this stream")]
     CaptureInProgress,

@@ -5,7 +5,7 @@
 //! - [`DeviceBuffer`] / [`BufferView`] / [`GuardedBuffer`]: device memory and parity-test
 //!   helpers.
 //! - [`Gpu::launch`]: the only way to run a kernel, driven entirely by a `KernelType`;
-//!   [`Gpu::copy_device`] for device-to-device copies.
+//!   [`Gpu::copy_device`] / [`Gpu::memset_device`] for device-side copies and fills.
 //! - [`CapturedGraph`]: the same launches captured once and replayed.
 //! - [`GpuProfile`]: device facts, derived purely from [`DeviceAttributes`].
 //! - [`EventTimer`]: CUDA-event timing for benches.

@@ -63,13 +63,19 @@ fn device_copies_run_eagerly_and_replay_in_graphs() {
 
     let mut src = src;
     let graph = gpu
-        .capture(|g| g.copy_device(&src, &dst.view(0..1000).unwrap()))
+        .capture(|g| {
+            g.memset_device(&dst, 0)?;
+            g.copy_device(&src, &dst.view(0..1000).unwrap())
+        })
         .unwrap();
-    assert_eq!(graph.retained_buffers(), 2);
+    assert_eq!(graph.retained_buffers(), 3);
+    dst.fill_bytes(POISON_BYTE).unwrap();
     let host2: Vec<f32> = host.iter().map(|v| v * 2.0).collect();
     src.copy_from_host(&host2).unwrap();
     graph.replay().unwrap();
-    assert_eq!(dst.to_host_range(0..1000).unwrap(), host2);
+    let back = dst.to_host().unwrap();
+    assert_eq!(back[..1000], host2[..]);
+    assert_eq!(back[1000..], [0.0; 3], "the captured memset did not run");
 }
 
 #[test]
