@@ -18,6 +18,8 @@ pub enum KernelType {
     Gemv(Gemv),
     /// RMS norm times weight over rows; `residual`: first `residual += x`, then normalise it.
     RmsNorm { residual: bool, target: SmTarget },
+    /// `RmsNorm` fused with `QuantizeQ8_1`: the normalised rows go straight to Q8_1 blocks.
+    RmsNormQ8_1 { residual: bool, target: SmTarget },
     /// `out = a + b` elementwise (f32).
     Add { target: SmTarget },
     /// `out = silu(gate) * up` elementwise (f32).
@@ -37,7 +39,7 @@ pub enum KernelType {
 /// - `Gemv`: `n` output rows (weight rows), `k` inner dim, `m` activation columns (= the
 ///   variant's M).
 /// - `QuantizeQ8_1`: `m` rows of `k` floats.
-/// - `RmsNorm`: `rows` rows of `n`. `Add`/`Swiglu`: `rows * n` elements (the `count` argument).
+/// - `RmsNorm`, `RmsNormQ8_1`: `rows` rows of `n` (a multiple of 32 for the latter). `Add`/`Swiglu`: `rows * n` elements (the `count` argument).
 /// - `Rope`: `rows` tokens, `n` heads, `k` head_dim. `Embedding`: `rows` tokens, `n` row length.
 /// - `ArgmaxPartial`/`ArgmaxFinal`: `rows` rows of `n` logits (scratch: `rows * parts(n)`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -92,6 +94,12 @@ impl KernelType {
                 residual: false, ..
             } => "rms_norm".to_string(),
             KernelType::RmsNorm { residual: true, .. } => "rms_norm_fused_residual".to_string(),
+            KernelType::RmsNormQ8_1 {
+                residual: false, ..
+            } => "rms_norm_q8_1".to_string(),
+            KernelType::RmsNormQ8_1 { residual: true, .. } => {
+                "rms_norm_fused_residual_q8_1".to_string()
+            }
             KernelType::Add { .. } => "add_f32".to_string(),
             KernelType::Swiglu { .. } => "swiglu_f32".to_string(),
             KernelType::Rope { neox: false, .. } => "rope_norm".to_string(),
@@ -111,6 +119,7 @@ impl KernelType {
         match self {
             KernelType::QuantizeQ8_1 { target }
             | KernelType::RmsNorm { target, .. }
+            | KernelType::RmsNormQ8_1 { target, .. }
             | KernelType::Add { target }
             | KernelType::Swiglu { target }
             | KernelType::Rope { target, .. }
@@ -128,6 +137,9 @@ impl KernelType {
             KernelType::QuantizeQ8_1 { target } => quantize_q8_1::build(&name, *target),
             KernelType::Gemv(g) => gemv::build(&name, g),
             KernelType::RmsNorm { residual, target } => rms_norm::build(&name, *target, *residual),
+            KernelType::RmsNormQ8_1 { residual, target } => {
+                rms_norm::build_q8_1(&name, *target, *residual)
+            }
             KernelType::Add { target } => elementwise::build(&name, *target, Elementwise::Add),
             KernelType::Swiglu { target } => {
                 elementwise::build(&name, *target, Elementwise::Swiglu)
@@ -147,6 +159,7 @@ impl KernelType {
             KernelType::QuantizeQ8_1 { .. } => quantize_q8_1::launch(dims),
             KernelType::Gemv(g) => g.launch(dims),
             KernelType::RmsNorm { .. } => rms_norm::launch(dims),
+            KernelType::RmsNormQ8_1 { .. } => rms_norm::launch_q8_1(dims),
             KernelType::Add { .. } | KernelType::Swiglu { .. } => elementwise::launch(dims),
             KernelType::Rope { .. } => rope::launch(dims),
             KernelType::Embedding(e) => e.launch(dims),
@@ -168,7 +181,11 @@ impl KernelType {
             KernelType::RmsNorm {
                 residual: false, ..
             } => rms_norm::PARAMS,
-            KernelType::RmsNorm { residual: true, .. } => rms_norm::PARAMS_RESIDUAL,
+            KernelType::RmsNorm { residual: true, .. }
+            | KernelType::RmsNormQ8_1 { residual: true, .. } => rms_norm::PARAMS_RESIDUAL,
+            KernelType::RmsNormQ8_1 {
+                residual: false, ..
+            } => rms_norm::PARAMS,
             KernelType::Add { .. } => elementwise::PARAMS_ADD,
             KernelType::Swiglu { .. } => elementwise::PARAMS_SWIGLU,
             KernelType::Rope { .. } => rope::PARAMS,
@@ -190,6 +207,14 @@ impl KernelType {
                 target,
             },
             KernelType::RmsNorm {
+                residual: true,
+                target,
+            },
+            KernelType::RmsNormQ8_1 {
+                residual: false,
+                target,
+            },
+            KernelType::RmsNormQ8_1 {
                 residual: true,
                 target,
             },
@@ -230,6 +255,9 @@ impl KernelType {
             KernelType::QuantizeQ8_1 { .. } => KernelType::QuantizeQ8_1 { target },
             KernelType::Gemv(g) => KernelType::Gemv(g.with_target(target)),
             KernelType::RmsNorm { residual, .. } => KernelType::RmsNorm { residual, target },
+            KernelType::RmsNormQ8_1 { residual, .. } => {
+                KernelType::RmsNormQ8_1 { residual, target }
+            }
             KernelType::Add { .. } => KernelType::Add { target },
             KernelType::Swiglu { .. } => KernelType::Swiglu { target },
             KernelType::Rope { neox, .. } => KernelType::Rope { neox, target },

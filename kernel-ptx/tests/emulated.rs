@@ -423,3 +423,83 @@ fn argmax_two_stage_finds_first_maximum() {
     );
     assert_eq!(gpu.u32s(po), want);
 }
+
+/// The fused norm → Q8_1 kernel equals `rms_norm` followed by `quantize_q8_1`, byte for byte.
+#[test]
+fn rms_norm_q8_1_equals_norm_then_quantize() {
+    let (rows, n) = (3usize, 320usize);
+    let eps = 1e-6f32;
+    let x = random(13, rows * n, 2.0);
+    let res = random(14, rows * n, 1.0);
+    let w = random(15, n, 1.5);
+    let dims = LaunchDims {
+        n: n as u32,
+        rows: rows as u32,
+        ..Default::default()
+    };
+    for residual in [false, true] {
+        let mut gpu = Gpu::default();
+        let (px, pr, pw) = (gpu.alloc_f32(&x), gpu.alloc_f32(&res), gpu.alloc_f32(&w));
+        let py = nan_f32(&mut gpu, rows * n);
+        let pq = gpu.alloc(&vec![0xAA; rows * n / 32 * 36]);
+        let pfused = gpu.alloc(&vec![0x55; rows * n / 32 * 36]);
+        let (px2, pr2) = (gpu.alloc_f32(&x), gpu.alloc_f32(&res));
+        let args = |x: u64, r: u64, y: u64| {
+            let mut a = vec![Arg::Ptr(x)];
+            if residual {
+                a.push(Arg::Ptr(r));
+            }
+            a.extend([Arg::Ptr(pw), Arg::Ptr(y), Arg::U32(n as u32), Arg::F32(eps)]);
+            a
+        };
+        launch(
+            &mut gpu,
+            KernelType::RmsNorm {
+                residual,
+                target: T,
+            },
+            dims,
+            &args(px, pr, py),
+        );
+        let qdims = LaunchDims {
+            m: rows as u32,
+            k: n as u32,
+            ..Default::default()
+        };
+        let qargs = [
+            Arg::Ptr(py),
+            Arg::Ptr(pq),
+            Arg::U32(rows as u32),
+            Arg::U32(n as u32),
+        ];
+        launch(
+            &mut gpu,
+            KernelType::QuantizeQ8_1 { target: T },
+            qdims,
+            &qargs,
+        );
+        launch(
+            &mut gpu,
+            KernelType::RmsNormQ8_1 {
+                residual,
+                target: T,
+            },
+            dims,
+            &args(px2, pr2, pfused),
+        );
+        assert_eq!(gpu.bytes(pfused), gpu.bytes(pq), "residual={residual}");
+        assert_eq!(gpu.f32s(pr2), gpu.f32s(pr), "residual stream");
+    }
+    assert!(
+        KernelType::RmsNormQ8_1 {
+            residual: false,
+            target: T
+        }
+        .launch(&LaunchDims {
+            n: 100,
+            rows: 1,
+            ..Default::default()
+        })
+        .is_err()
+    );
+}

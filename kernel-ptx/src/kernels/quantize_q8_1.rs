@@ -6,7 +6,9 @@
 //! reductions for `amax` (exact) and the integer sum (exact).
 //! Layout: x f32 `[m, k]` row-major; y `block_q8_1 [m, k/32]` = `{ d: f16, s: f16, qs: [i8; 32] }`.
 
-use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Round, Space, Special, Ty};
+use crate::builder::{
+    Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Round, Space, Special, Ty,
+};
 use crate::kernel_type::div_ceil;
 use crate::kernels::reduce::{warp_max, warp_sum};
 use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
@@ -75,15 +77,24 @@ pub fn build(name: &str, target: SmTarget) -> Kernel {
 
     let x_addr = b.index_addr(x, gid, 4);
     let v = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(x_addr));
+    emit_quantize_block(&mut b, v, y, block, lane);
+    b.place(&done);
+    b.ret();
+    b.finish()
+}
+
+/// Quantises one Q8_1 block held one value per lane (`v`, f32) by a whole warp and stores it
+/// as block `block` of `y`: the shared tail of `quantize_q8_1` and the fused norm kernels.
+pub(crate) fn emit_quantize_block(b: &mut KernelBuilder, v: Reg, y: Reg, block: Reg, lane: Reg) {
     let abs_v = b.abs(Ty::F32, v);
-    let amax = warp_max(&mut b, Ty::F32, abs_v);
+    let amax = warp_max(b, Ty::F32, abs_v);
     let d = b.div(Ty::F32, amax, 127.0f32);
     let d_is_zero = b.setp(Cmp::Eq, Ty::F32, d, 0.0f32);
     let inv = b.float_unary(FloatUnary::RcpRn, Ty::F32, d);
     let id = b.selp(Ty::F32, 0.0f32, inv, d_is_zero);
     let scaled = b.mul(Ty::F32, v, id);
-    let q = round_half_away(&mut b, scaled);
-    let sum = warp_sum(&mut b, Ty::S32, q);
+    let q = round_half_away(b, scaled);
+    let sum = warp_sum(b, Ty::S32, q);
 
     let y_block = b.index_addr(y, block, Q8_1_BYTES);
     let y_q = b.add_offset(y_block, lane);
@@ -97,14 +108,11 @@ pub fn build(name: &str, target: SmTarget) -> Kernel {
     b.predicated(is_lane0, false, |b| {
         b.st(Space::Global, Ty::B32, Addr::reg(y_block), ds)
     });
-    b.place(&done);
-    b.ret();
-    b.finish()
 }
 
 /// C `roundf` (half away from zero) of an f32, as an s32. `cvt.rni` rounds half to even, so:
 /// `t = trunc(v)`; `t ± 1` when `|v - t| >= 0.5` (the subtraction is exact).
-fn round_half_away(b: &mut KernelBuilder, v: crate::builder::Reg) -> crate::builder::Reg {
+fn round_half_away(b: &mut KernelBuilder, v: Reg) -> Reg {
     let t = b.cvt(Ty::F32, Ty::F32, Some(Round::Rzi), v);
     let frac = b.sub(Ty::F32, v, t);
     let frac_abs = b.abs(Ty::F32, frac);

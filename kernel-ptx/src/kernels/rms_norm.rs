@@ -6,10 +6,13 @@
 //! One block of 256 threads per row; threads stride over the row; the sum of squares is a
 //! block reduction in a fixed order. Shapes: x, y, residual f32 `[rows, n]`; w f32 `[n]`.
 //! `x` and `w` are read through the non-coherent path: `y` must not alias them.
+//! `build_q8_1` fuses the norm into `quantize_q8_1` (norm output goes straight to Q8_1 blocks
+//! for the integer gemv); its parameters are the same, with `y` Q8_1 `[rows, n / 32]`.
 
 use crate::builder::{
     Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Round, Space, Special, Ty,
 };
+use crate::kernels::quantize_q8_1::emit_quantize_block;
 use crate::kernels::reduce::block_sum;
 use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
 
@@ -99,26 +102,7 @@ pub fn build(name: &str, target: SmTarget, residual: bool) -> Kernel {
     let y_row = b.index_addr(y, row_start, 4);
     let res_row = res.map(|r| b.index_addr(r, row_start, 4));
 
-    // Pass 1: sum of squares (and h = x + residual written back).
-    let sum = b.mov(Ty::F32, 0.0f32);
-    strided_loop(&mut b, tid, n, "sumsq", |b, col| {
-        let xa = b.index_addr(x_row, col, 4);
-        let mut v = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(xa));
-        if let Some(res_row) = res_row {
-            let ra = b.index_addr(res_row, col, 4);
-            let r = b.ld(Space::Global, Ty::F32, Addr::reg(ra));
-            v = b.add(Ty::F32, v, r);
-            b.st(Space::Global, Ty::F32, Addr::reg(ra), v);
-        }
-        let s = b.fma(Ty::F32, v, v, sum);
-        b.mov_to(sum, s);
-    });
-    let total = block_sum(&mut b, sum, tid, THREADS / 32, "warp_sums");
-    let n_f = b.cvt(Ty::F32, Ty::U32, Some(Round::Rn), n);
-    let mean = b.div(Ty::F32, total, n_f);
-    let var = b.add(Ty::F32, mean, eps);
-    let root = b.float_unary(FloatUnary::SqrtRn, Ty::F32, var);
-    let scale = b.float_unary(FloatUnary::RcpRn, Ty::F32, root);
+    let scale = emit_row_scale(&mut b, x_row, res_row, n, tid, eps);
 
     // Pass 2: y = (v * scale) * w; v re-read (this thread wrote h itself in the fused form).
     strided_loop(&mut b, tid, n, "scale", |b, col| {
@@ -141,6 +125,103 @@ pub fn build(name: &str, target: SmTarget, residual: bool) -> Kernel {
     });
     b.ret();
     b.finish()
+}
+
+/// The norm fused with `quantize_q8_1`: `y` is Q8_1 `[rows, n / 32]`, bit-identical to
+/// `rms_norm` followed by `quantize_q8_1` (pass 2 computes each value exactly as `rms_norm`,
+/// then warp w quantises blocks w, w + 8, … of the row).
+pub fn build_q8_1(name: &str, target: SmTarget, residual: bool) -> Kernel {
+    let mut b = KernelBuilder::new(name, target);
+    b.max_threads(THREADS);
+    let x = b.param("x", ParamKind::Ptr);
+    let res = residual.then(|| b.param("residual", ParamKind::Ptr));
+    let w = b.param("w", ParamKind::Ptr);
+    let y = b.param("y", ParamKind::Ptr);
+    let n = b.param("n", ParamKind::U32);
+    let eps = b.param("eps", ParamKind::F32);
+    b.griddep_wait();
+    b.griddep_launch_dependents();
+
+    let tid = b.mov(Ty::U32, Special::TidX);
+    let row = b.mov(Ty::U32, Special::CtaidX);
+    let row_start = b.mul(Ty::U32, row, n);
+    let x_row = b.index_addr(x, row_start, 4);
+    let res_row = res.map(|r| b.index_addr(r, row_start, 4));
+    let scale = emit_row_scale(&mut b, x_row, res_row, n, tid, eps);
+
+    let lane = b.and(Ty::U32, tid, 31u32);
+    let warp = b.shr(Ty::U32, tid, 5u32);
+    let blocks = b.shr(Ty::U32, n, 5u32);
+    let first_block = b.mul(Ty::U32, row, blocks);
+    let qb = b.mov(Ty::U32, warp);
+    let top = b.label("quant");
+    let end = b.label("quant_done");
+    let skip = b.setp(Cmp::Ge, Ty::U32, qb, blocks);
+    b.bra_if(skip, false, &end);
+    b.place(&top);
+    let col = b.mad_lo(Ty::U32, qb, 32u32, lane);
+    let v = match res_row {
+        Some(res_row) => {
+            let ra = b.index_addr(res_row, col, 4);
+            b.ld(Space::Global, Ty::F32, Addr::reg(ra))
+        }
+        None => {
+            let xa = b.index_addr(x_row, col, 4);
+            b.ld(Space::GlobalNc, Ty::F32, Addr::reg(xa))
+        }
+    };
+    let wa = b.index_addr(w, col, 4);
+    let wv = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(wa));
+    let scaled = b.mul(Ty::F32, v, scale);
+    let out = b.mul(Ty::F32, scaled, wv);
+    let block = b.add(Ty::U32, first_block, qb);
+    emit_quantize_block(&mut b, out, y, block, lane);
+    let next = b.add(Ty::U32, qb, THREADS / 32);
+    b.mov_to(qb, next);
+    let more = b.setp(Cmp::Lt, Ty::U32, qb, blocks);
+    b.bra_if(more, false, &top);
+    b.place(&end);
+    b.ret();
+    b.finish()
+}
+
+/// Reads `dims.rows` (rows) and `dims.n` (row length, a multiple of 32).
+pub fn launch_q8_1(dims: &LaunchDims) -> Result<LaunchGeometry, String> {
+    if !dims.n.is_multiple_of(32) {
+        return Err("n must be a multiple of 32".into());
+    }
+    launch(dims)
+}
+
+/// Pass 1 of every RMS-norm kernel: `sum(h^2)` over the row (h = x, or x + residual written
+/// back to `residual`), a block reduction, and `scale = 1 / sqrt(mean + eps)`.
+fn emit_row_scale(
+    b: &mut KernelBuilder,
+    x_row: Reg,
+    res_row: Option<Reg>,
+    n: Reg,
+    tid: Reg,
+    eps: Reg,
+) -> Reg {
+    let sum = b.mov(Ty::F32, 0.0f32);
+    strided_loop(b, tid, n, "sumsq", |b, col| {
+        let xa = b.index_addr(x_row, col, 4);
+        let mut v = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(xa));
+        if let Some(res_row) = res_row {
+            let ra = b.index_addr(res_row, col, 4);
+            let r = b.ld(Space::Global, Ty::F32, Addr::reg(ra));
+            v = b.add(Ty::F32, v, r);
+            b.st(Space::Global, Ty::F32, Addr::reg(ra), v);
+        }
+        let s = b.fma(Ty::F32, v, v, sum);
+        b.mov_to(sum, s);
+    });
+    let total = block_sum(b, sum, tid, THREADS / 32, "warp_sums");
+    let n_f = b.cvt(Ty::F32, Ty::U32, Some(Round::Rn), n);
+    let mean = b.div(Ty::F32, total, n_f);
+    let var = b.add(Ty::F32, mean, eps);
+    let root = b.float_unary(FloatUnary::SqrtRn, Ty::F32, var);
+    b.float_unary(FloatUnary::RcpRn, Ty::F32, root)
 }
 
 /// `for col in (tid..n).step_by(THREADS) { body(col) }`.
