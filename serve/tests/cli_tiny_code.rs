@@ -164,7 +164,11 @@ fn check_logits(model: Option<&Path>, tolerance: f32) {
         .chain(&case.greedy_ids)
         .map(u32::to_string)
         .collect();
-    let dir = tempdir("logits");
+    let dir = tempdir(if model.is_some() {
+        "logits-file"
+    } else {
+        "logits-built-in"
+    });
     let out = dir.join("logits.f32");
     let list = tokens.join(",");
     let mut args = vec!["logits", "--tokens", &list, "--out", out.to_str().unwrap()];
@@ -194,7 +198,7 @@ fn logits_of_the_built_in_model_match_transformers() {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("realizar-cli-{name}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
