@@ -25,12 +25,11 @@ pub(crate) fn nearest_int(fval: f32) -> i32 {
     (val.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
 }
 
-/// ggml-quants.c `make_qx_quants` without importance weights (`qw == NULL`): a symmetric scale for
-/// `x` with levels `l` in `[-nmax, nmax - 1]`, stored as `L = l + nmax`. Returns the scale.
-pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: i32) -> f32 {
-    let n = x.len();
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
+/// The element of largest magnitude, with its sign, and that magnitude: the `max` and `amax` loop
+/// at the top of ggml-quants.c's quantisers (`if (ax > amax) { amax = ax; max = x[i]; }`), so the
+/// first of equal magnitudes wins and NaNs are passed over. `(0, 0)` for an all-zero group.
+pub(crate) fn max_by_magnitude(x: &[f32]) -> (f32, f32) {
+    let (mut max, mut amax) = (0.0f32, 0.0f32);
     for &xi in x {
         let ax = xi.abs();
         if ax > amax {
@@ -38,6 +37,29 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: 
             max = xi;
         }
     }
+    (max, amax)
+}
+
+/// The smallest and largest element (`(f32::MAX, -f32::MAX)` when there is none that compares),
+/// as `quantize_row_q4_1_ref` / `quantize_row_q5_1_ref` find them.
+pub(crate) fn min_max(x: &[f32]) -> (f32, f32) {
+    let (mut min, mut max) = (f32::MAX, -f32::MAX);
+    for &v in x {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+    }
+    (min, max)
+}
+
+/// ggml-quants.c `make_qx_quants` without importance weights (`qw == NULL`): a symmetric scale for
+/// `x` with levels `l` in `[-nmax, nmax - 1]`, stored as `L = l + nmax`. Returns the scale.
+pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: i32) -> f32 {
+    let n = x.len();
+    let (max, amax) = max_by_magnitude(x);
     if amax < GROUP_MAX_EPS {
         l_out[..n].fill(0);
         return 0.0;
@@ -107,15 +129,7 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: 
 /// coordinate descent on the `x²`-weighted error (`do_rmse`); `L = l + nmax`. Returns the scale.
 pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8], do_rmse: bool) -> f32 {
     let n = x.len();
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &xi in x {
-        let ax = xi.abs();
-        if ax > amax {
-            amax = ax;
-            max = xi;
-        }
-    }
+    let (max, amax) = max_by_magnitude(x);
     if amax < GROUP_MAX_EPS {
         l_out[..n].fill(0);
         return 0.0;
@@ -341,15 +355,7 @@ pub(crate) fn quantize_iq4_nl_impl<const QS: usize>(x: &[f32], ntry: i32) -> Iq4
         for (w, &xj) in weight.iter_mut().zip(xb) {
             *w = xj * xj;
         }
-        let mut amax = 0.0f32;
-        let mut max = 0.0f32;
-        for &xj in xb {
-            let ax = xj.abs();
-            if ax > amax {
-                amax = ax;
-                max = xj;
-            }
-        }
+        let (max, amax) = max_by_magnitude(xb);
         if amax < GROUP_MAX_EPS {
             scales[ib] = 0.0;
             continue;
@@ -486,18 +492,10 @@ mod tests {
     #[test]
     fn get_scale_min_k4_unpacks_six_bit_fields() {
         // Scales s_j = 10 + j, mins m_j = 40 + j, packed as quantize_row_q4_K_ref packs them.
-        let mut q = [0u8; 12];
-        for j in 0..8usize {
-            let (ls, lm) = (10 + j as u8, 40 + j as u8);
-            if j < 4 {
-                q[j] = ls;
-                q[j + 4] = lm;
-            } else {
-                q[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4);
-                q[j - 4] |= (ls >> 4) << 6;
-                q[j] |= (lm >> 4) << 6;
-            }
-        }
+        let q = crate::formats::pack_scale_min_k4(
+            &std::array::from_fn(|j| 10 + j as u8),
+            &std::array::from_fn(|j| 40 + j as u8),
+        );
         for j in 0..8 {
             assert_eq!(get_scale_min_k4(j, &q), (10 + j as u8, 40 + j as u8));
         }

@@ -1,6 +1,7 @@
 //! One file per GGML block format. Layouts from ggml/src/ggml-common.h, maths from
 //! ggml/src/ggml-quants.c and ggml/src/ggml-cuda/vecdotq.cuh.
 
+mod affine_k;
 mod float;
 mod iq4_nl;
 mod iq4_xs;
@@ -17,6 +18,9 @@ mod q6_k;
 mod q8_0;
 mod q8_1;
 mod q8_k;
+
+#[cfg(test)]
+pub(crate) use affine_k::pack_scale_min_k4;
 
 pub use q4_0::BlockQ4_0;
 pub use q4_1::BlockQ4_1;

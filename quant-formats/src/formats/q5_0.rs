@@ -1,6 +1,7 @@
 //! Q5_0: 32 weights as 5-bit quants `q` with one f16 scale, `x = d * (q - 16)`.
 
 use super::nibbles::{QK, dot_unsigned_signed, pack_nibbles_high_bits, unpack_nibbles_high_bits};
+use crate::kquant_search::max_by_magnitude;
 use crate::{BlockQ8_1, GgmlType, QuantBlock};
 use bytemuck::{Pod, Zeroable};
 use half::f16;
@@ -41,13 +42,7 @@ impl QuantBlock for BlockQ5_0 {
     /// magnitude, first one wins), `q = min(31, (int8_t)(x / d + 16.5f))`.
     fn quantize_block(src: &[f32]) -> Self {
         let src = &src[..QK];
-        let (mut amax, mut max) = (0.0f32, 0.0f32);
-        for &v in src {
-            if amax < v.abs() {
-                amax = v.abs();
-                max = v;
-            }
-        }
+        let (max, _) = max_by_magnitude(src);
         let d = max / -16.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let q: [u8; QK] = std::array::from_fn(|j| ((src[j] * id + 16.5) as i8).min(31) as u8);

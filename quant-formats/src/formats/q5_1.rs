@@ -1,6 +1,7 @@
 //! Q5_1: 32 weights as 5-bit quants `q` with an f16 scale and minimum, `x = d * q + m`.
 
 use super::nibbles::{QK, dot_unsigned_signed, pack_nibbles_high_bits, unpack_nibbles_high_bits};
+use crate::kquant_search::min_max;
 use crate::{BlockQ8_1, GgmlType, QuantBlock};
 use bytemuck::{Pod, Zeroable};
 use half::f16;
@@ -43,15 +44,7 @@ impl QuantBlock for BlockQ5_1 {
     /// `q = (uint8_t)((x - min) / d + 0.5f)` (no clamp upstream; only the low five bits are kept).
     fn quantize_block(src: &[f32]) -> Self {
         let src = &src[..QK];
-        let (mut min, mut max) = (f32::MAX, -f32::MAX);
-        for &v in src {
-            if v < min {
-                min = v;
-            }
-            if v > max {
-                max = v;
-            }
-        }
+        let (min, max) = min_max(src);
         let d = (max - min) / 31.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let q: [u8; QK] = std::array::from_fn(|j| ((src[j] - min) * id + 0.5) as u8);

@@ -1,9 +1,11 @@
 //! Q5_K: 256 weights in 8 sub-blocks of 32, 5-bit quants `q` (4 bits in `qs`, the fifth in
 //! `qh`) with a 6-bit scale and a 6-bit min per sub-block: `x = d * sc * q - dmin * m`.
 
+use super::affine_k::{
+    AffineKBlock, K_SCALE_SIZE, dequantize_affine_k, pack_k_nibbles, quantize_affine_k,
+    unpack_k_nibbles, vec_dot_affine_k,
+};
 use super::q2_k::QK_K;
-use super::q4_k::{K_SCALE_SIZE, quantize_affine_k, vec_dot_affine_k};
-use crate::kquant_search::get_scale_min_k4;
 use crate::{BlockQ8_1, GgmlType, QuantBlock};
 use bytemuck::{Pod, Zeroable};
 use half::f16;
@@ -31,12 +33,21 @@ const _: () = assert!(<BlockQ5K as QuantBlock>::BLOCK_ELEMS == GgmlType::Q5_K.bl
 impl BlockQ5K {
     /// The 256 unsigned quants (`0..=31`) in element order.
     pub fn quants(&self) -> [u8; QK_K] {
-        std::array::from_fn(|e| {
-            let byte = self.qs[32 * (e / 64) + e % 32];
-            let low = if e % 64 < 32 { byte & 0xF } else { byte >> 4 };
-            let high = (self.qh[e % 32] >> (2 * (e / 64) + (e % 64) / 32)) & 1;
-            low | (high << 4)
-        })
+        let mut q = unpack_k_nibbles(&self.qs);
+        for (e, v) in q.iter_mut().enumerate() {
+            *v |= ((self.qh[e % 32] >> (2 * (e / 64) + (e % 64) / 32)) & 1) << 4;
+        }
+        q
+    }
+}
+
+impl AffineKBlock for BlockQ5K {
+    fn factors(&self) -> (f16, f16, &[u8; K_SCALE_SIZE]) {
+        (self.d, self.dmin, &self.scales)
+    }
+
+    fn unpacked(&self) -> [u8; QK_K] {
+        self.quants()
     }
 }
 
@@ -45,63 +56,33 @@ impl QuantBlock for BlockQ5K {
     const BLOCK_ELEMS: usize = QK_K;
     type Activation = BlockQ8_1;
 
-    /// ggml-quants.c `dequantize_row_q5_K`: `d1 = d * sc; m1 = dmin * m; y = d1 * q - m1`.
+    /// ggml-quants.c `dequantize_row_q5_K` (see `dequantize_affine_k` in affine_k.rs).
     fn dequantize_block(&self, out: &mut [f32]) {
-        let (d, min) = (self.d.to_f32(), self.dmin.to_f32());
-        let q = self.quants();
-        for (sub, y) in out[..QK_K].chunks_exact_mut(32).enumerate() {
-            let (sc, m) = get_scale_min_k4(sub, &self.scales);
-            let d1 = d * f32::from(sc);
-            let m1 = min * f32::from(m);
-            for (yi, &qi) in y.iter_mut().zip(&q[32 * sub..32 * sub + 32]) {
-                *yi = d1 * f32::from(qi) - m1;
-            }
-        }
+        dequantize_affine_k(self, out);
     }
 
     /// ggml-quants.c `quantize_row_q5_K_ref`: `make_qkx2_quants(32, 31, …, -0.5f, 0.1f, 15,
-    /// false)` per sub-block (see `quantize_affine_k` in q4_k.rs).
+    /// false)` per sub-block (see `quantize_affine_k` in affine_k.rs); quants above 15 set their
+    /// bit of `qh`.
     fn quantize_block(src: &[f32]) -> Self {
         let k = quantize_affine_k(src, 31, -0.5, 15);
-        let mut qs = [0u8; QK_K / 2];
         let mut qh = [0u8; QK_K / 8];
-        let (mut m1, mut m2) = (1u8, 2u8);
-        for c in 0..QK_K / 64 {
-            for j in 0..32 {
-                let mut l1 = k.l[64 * c + j];
-                if l1 > 15 {
-                    l1 -= 16;
-                    qh[j] |= m1;
-                }
-                let mut l2 = k.l[64 * c + j + 32];
-                if l2 > 15 {
-                    l2 -= 16;
-                    qh[j] |= m2;
-                }
-                qs[32 * c + j] = l1 | (l2 << 4);
-            }
-            m1 <<= 2;
-            m2 <<= 2;
+        for (e, &l) in k.l.iter().enumerate() {
+            qh[e % 32] |= ((l >> 4) & 1) << (2 * (e / 64) + (e % 64) / 32);
         }
         BlockQ5K {
             d: k.d,
             dmin: k.dmin,
             scales: k.scales,
             qh,
-            qs,
+            qs: pack_k_nibbles(&k.l),
         }
     }
 
     /// ggml-cuda vecdotq.cuh `vec_dot_q5_K_q8_1` / `vec_dot_q5_K_q8_1_impl_vmmq`: the Q4_K
-    /// computation on 5-bit quants (see `vec_dot_affine_k` in q4_k.rs); partials summed in
-    /// `(block, iqs)` order.
+    /// computation on 5-bit quants (see `vec_dot_affine_k` in affine_k.rs).
     fn vec_dot(weights: &[Self], act: &[BlockQ8_1]) -> f32 {
-        weights
-            .iter()
-            .zip(act.chunks_exact(QK_K / 32))
-            .fold(0.0f32, |acc, (w, a)| {
-                vec_dot_affine_k(acc, w.d, w.dmin, &w.scales, &w.quants(), a)
-            })
+        vec_dot_affine_k(weights, act)
     }
 }
 

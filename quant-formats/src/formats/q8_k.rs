@@ -2,7 +2,7 @@
 //! the activation format of the CPU k-quant dot products; here it is dotted with itself.
 
 use super::q2_k::QK_K;
-use crate::kquant_search::nearest_int;
+use crate::kquant_search::{max_by_magnitude, nearest_int};
 use crate::{GgmlType, QuantBlock};
 use bytemuck::{Pod, Zeroable};
 
@@ -39,15 +39,7 @@ impl QuantBlock for BlockQ8K {
     /// `d = 1 / iscale`.
     fn quantize_block(src: &[f32]) -> Self {
         let x = &src[..QK_K];
-        let mut max = 0.0f32;
-        let mut amax = 0.0f32;
-        for &v in x {
-            let ax = v.abs();
-            if ax > amax {
-                amax = ax;
-                max = v;
-            }
-        }
+        let (max, amax) = max_by_magnitude(x);
         let mut y = BlockQ8K::zeroed();
         if amax == 0.0 {
             return y;
@@ -127,21 +119,7 @@ mod tests {
         let y = generate_data(1.0, TEST_SIZE, 2.0);
         let (w, a) = (quantize::<BlockQ8K>(&x), quantize::<BlockQ8K>(&y));
         let got = BlockQ8K::vec_dot(&w, &a);
-        let (wd, ad) = (dequantize(&w), dequantize(&a));
-        let exact: f64 = wd
-            .iter()
-            .zip(&ad)
-            .map(|(&p, &q)| f64::from(p) * f64::from(q))
-            .sum();
-        let magnitude: f64 = wd
-            .iter()
-            .zip(&ad)
-            .map(|(&p, &q)| f64::from((p * q).abs()))
-            .sum();
         // Same bound as the Q8_1 formats (see test_support::check_vec_dot).
-        assert!(
-            (f64::from(got) - exact).abs() <= 1e-4 * magnitude,
-            "{got} vs {exact}"
-        );
+        assert_near_dequantised_dot(got, &w, &a);
     }
 }

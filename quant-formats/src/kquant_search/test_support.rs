@@ -57,7 +57,17 @@ pub fn check_vec_dot<B: QuantBlock<Activation = BlockQ8_1>>(max_dot_error: f32) 
     let err = (f64::from(got) - float_dot).abs() as f32 / TEST_SIZE as f32;
     assert!(err < max_dot_error, "{}: dot error {err}", B::TYPE);
 
-    let (wd, ad) = (dequantize(&w), dequantize(&a));
+    assert_near_dequantised_dot(got, &w, &a);
+}
+
+/// `got` (a `vec_dot` of `weights` and `act`) against the f64 dot of their dequantised values:
+/// within 1e-4 of `sum |w_i * a_i|` (see [`check_vec_dot`]).
+pub fn assert_near_dequantised_dot<W: QuantBlock, A: QuantBlock>(
+    got: f32,
+    weights: &[W],
+    act: &[A],
+) {
+    let (wd, ad) = (dequantize(weights), dequantize(act));
     let exact: f64 = wd
         .iter()
         .zip(&ad)
@@ -72,7 +82,7 @@ pub fn check_vec_dot<B: QuantBlock<Activation = BlockQ8_1>>(max_dot_error: f32) 
     assert!(
         diff <= 1e-4 * magnitude,
         "{}: vec_dot {got} vs dequantised dot {exact} (diff {diff}, magnitude {magnitude})",
-        B::TYPE
+        W::TYPE
     );
 }
 
@@ -97,21 +107,5 @@ pub fn check_vec_dot_arbitrary<B: QuantBlock<Activation = BlockQ8_1>>(weights: &
     let n_act = weights.len() * B::BLOCK_ELEMS / 32;
     let a = arbitrary_q8_1(n_act, seed);
     let got = B::vec_dot(weights, &a);
-    let (wd, ad) = (dequantize(weights), dequantize(&a));
-    let exact: f64 = wd
-        .iter()
-        .zip(&ad)
-        .map(|(&p, &q)| f64::from(p) * f64::from(q))
-        .sum();
-    let magnitude: f64 = wd
-        .iter()
-        .zip(&ad)
-        .map(|(&p, &q)| f64::from((p * q).abs()))
-        .sum();
-    let diff = (f64::from(got) - exact).abs();
-    assert!(
-        diff <= 1e-4 * magnitude,
-        "{}: vec_dot {got} vs dequantised dot {exact} (diff {diff})",
-        B::TYPE
-    );
+    assert_near_dequantised_dot(got, weights, &a);
 }
