@@ -10,6 +10,9 @@
 //! header, and [`GgufDataWriter`] then accepts each tensor's bytes in order, in as many pieces as the
 //! producer likes.
 
+use super::data_writer::{
+    PlannedTensor, TensorDataWriter, TensorPlan, create_buffered, from_data_write_error,
+};
 use super::gguf_value::{GgufArray, GgufValue};
 use quant_formats::GgmlType;
 use std::collections::HashSet;
@@ -55,17 +58,10 @@ pub enum GgufWriteError {
     ExtraData { path: PathBuf, count: usize },
 }
 
-/// One tensor as it will appear in the file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedTensor {
-    pub name: String,
-    pub ty: GgmlType,
-    /// Row-major, outermost first (a weight is `[n_out, n_in]`); the file stores it reversed as `ne`.
-    pub shape: Vec<u64>,
-    /// Offset of the first byte relative to the start of the data section.
-    pub offset: u64,
-    pub n_bytes: u64,
-}
+from_data_write_error!(GgufWriteError);
+
+/// Accepts the tensor data in declaration order; pads each tensor to the alignment.
+pub type GgufDataWriter<W> = TensorDataWriter<W, GgufWriteError>;
 
 /// Collects metadata and tensor layouts; [`GgufWriter::create`] starts the file.
 #[derive(Debug)]
@@ -73,9 +69,7 @@ pub struct GgufWriter {
     alignment: u64,
     metadata: Vec<(String, GgufValue)>,
     keys: HashSet<String>,
-    tensors: Vec<PlannedTensor>,
-    names: HashSet<String>,
-    data_size: u64,
+    plan: TensorPlan,
 }
 
 impl Default for GgufWriter {
@@ -91,9 +85,7 @@ impl GgufWriter {
             alignment: GGUF_DEFAULT_ALIGNMENT,
             metadata: Vec::new(),
             keys: HashSet::new(),
-            tensors: Vec::new(),
-            names: HashSet::new(),
-            data_size: 0,
+            plan: TensorPlan::default(),
         }
     }
 
@@ -159,39 +151,28 @@ impl GgufWriter {
                 shape: shape.to_vec(),
             })?;
         let n_bytes = ty.bytes_for(elements).map_err(layout_error)?;
-        if !self.names.insert(name.clone()) {
-            return Err(GgufWriteError::DuplicateTensor { name });
-        }
-        let offset = self.data_size;
-        self.data_size = align_up(offset + n_bytes, self.alignment);
-        self.tensors.push(PlannedTensor {
-            name,
-            ty,
-            shape: shape.to_vec(),
-            offset,
-            n_bytes,
-        });
-        Ok(self.tensors.last().expect("just pushed"))
+        self.plan
+            .push(name, ty, shape, n_bytes, self.alignment)
+            .map_err(|name| GgufWriteError::DuplicateTensor { name })
     }
 
     /// The tensors in file order.
     pub fn tensors(&self) -> &[PlannedTensor] {
-        &self.tensors
+        &self.plan.tensors
     }
 
     /// Bytes of the data section (every tensor padded to the alignment).
     pub fn data_size(&self) -> u64 {
-        self.data_size
+        self.plan.data_size
     }
 
     /// Creates `path` and writes the header; tensor data follows through the returned writer.
     pub fn create(self, path: &Path) -> Result<GgufDataWriter<BufWriter<File>>, GgufWriteError> {
-        let io = |source| GgufWriteError::Io {
+        let file = create_buffered(path).map_err(|source| GgufWriteError::Io {
             path: path.to_owned(),
             source,
-        };
-        let file = File::create(path).map_err(io)?;
-        self.write_header(BufWriter::with_capacity(1 << 20, file), path)
+        })?;
+        self.write_header(file, path)
     }
 
     /// Writes the header into `sink`; `path` only names the output in errors.
@@ -203,14 +184,14 @@ impl GgufWriter {
         let mut header = Vec::new();
         header.extend_from_slice(GGUF_MAGIC);
         header.extend_from_slice(&GGUF_VERSION.to_le_bytes());
-        header.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
+        header.extend_from_slice(&(self.plan.tensors.len() as u64).to_le_bytes());
         header.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
         for (key, value) in &self.metadata {
             put_string(&mut header, key);
             header.extend_from_slice(&value_type_id(value).to_le_bytes());
             put_value(&mut header, value);
         }
-        for tensor in &self.tensors {
+        for tensor in &self.plan.tensors {
             put_string(&mut header, &tensor.name);
             header.extend_from_slice(&(tensor.shape.len() as u32).to_le_bytes());
             for dim in tensor.shape.iter().rev() {
@@ -219,98 +200,20 @@ impl GgufWriter {
             header.extend_from_slice(&tensor.ty.id().to_le_bytes());
             header.extend_from_slice(&tensor.offset.to_le_bytes());
         }
-        let padded = align_up(header.len() as u64, self.alignment) as usize;
+        let padded = (header.len() as u64).next_multiple_of(self.alignment) as usize;
         header.resize(padded, 0);
         sink.write_all(&header)
             .map_err(|source| GgufWriteError::Io {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(GgufDataWriter {
+        Ok(TensorDataWriter::new(
             sink,
-            path: path.to_owned(),
-            alignment: self.alignment,
-            tensors: self.tensors,
-            current: 0,
-            written: 0,
-        })
+            path,
+            self.alignment,
+            self.plan.tensors,
+        ))
     }
-}
-
-/// Accepts the tensor data in declaration order; pads between tensors.
-#[derive(Debug)]
-pub struct GgufDataWriter<W: Write> {
-    sink: W,
-    path: PathBuf,
-    alignment: u64,
-    tensors: Vec<PlannedTensor>,
-    current: usize,
-    written: u64,
-}
-
-impl<W: Write> GgufDataWriter<W> {
-    /// The tensor whose bytes come next, or `None` when all are written.
-    pub fn next_tensor(&self) -> Option<&PlannedTensor> {
-        self.tensors.get(self.current)
-    }
-
-    /// Appends bytes to the current tensor. A piece may not cross into the next tensor.
-    pub fn write_data(&mut self, bytes: &[u8]) -> Result<(), GgufWriteError> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let Some(tensor) = self.tensors.get(self.current) else {
-            return Err(GgufWriteError::ExtraData {
-                path: self.path.clone(),
-                count: self.tensors.len(),
-            });
-        };
-        let got = self.written + bytes.len() as u64;
-        if got > tensor.n_bytes {
-            return Err(GgufWriteError::DataSize {
-                path: self.path.clone(),
-                name: tensor.name.clone(),
-                expected: tensor.n_bytes,
-                got,
-            });
-        }
-        let io = |source| GgufWriteError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        self.sink.write_all(bytes).map_err(io)?;
-        self.written = got;
-        if got == tensor.n_bytes {
-            let padding = align_up(got, self.alignment) - got;
-            self.sink
-                .write_all(&vec![0u8; padding as usize])
-                .map_err(io)?;
-            self.current += 1;
-            self.written = 0;
-        }
-        Ok(())
-    }
-
-    /// Checks that every tensor got all its bytes, flushes, and returns the sink.
-    pub fn finish(mut self) -> Result<W, GgufWriteError> {
-        if let Some(tensor) = self.tensors.get(self.current) {
-            return Err(GgufWriteError::DataSize {
-                path: self.path,
-                name: tensor.name.clone(),
-                expected: tensor.n_bytes,
-                got: self.written,
-            });
-        }
-        self.sink.flush().map_err(|source| GgufWriteError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        Ok(self.sink)
-    }
-}
-
-fn align_up(n: u64, alignment: u64) -> u64 {
-    n.div_ceil(alignment) * alignment
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {

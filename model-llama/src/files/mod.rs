@@ -27,6 +27,7 @@
 //! a second source of truth beside [`quant_formats::GgmlType`].
 
 mod byte_reader;
+mod data_writer;
 mod error;
 mod gguf;
 mod gguf_parse;
@@ -38,13 +39,12 @@ mod storage;
 mod tensor_info;
 mod tensor_source;
 
+pub use data_writer::{PlannedTensor, TensorDataWriter};
 pub use error::FileError;
 pub use gguf::GgufFile;
 pub use gguf_parse::{DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
 pub use gguf_value::{GgufArray, GgufValue, MAX_ARRAY_DEPTH};
-pub use gguf_writer::{
-    GGUF_DEFAULT_ALIGNMENT, GgufDataWriter, GgufWriteError, GgufWriter, PlannedTensor,
-};
+pub use gguf_writer::{GGUF_DEFAULT_ALIGNMENT, GgufDataWriter, GgufWriteError, GgufWriter};
 pub use safetensors_checkpoint::SafetensorsCheckpoint;
 pub use safetensors_writer::{
     PlannedSafetensor, SafetensorsDataWriter, SafetensorsWriteError, SafetensorsWriter,

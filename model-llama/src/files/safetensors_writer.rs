@@ -8,9 +8,12 @@
 //! Shapes are declared first so the header can be written before any data, and the data then
 //! streamed tensor by tensor: an 8B model in f16 (16 GB) never sits in memory.
 
+use super::data_writer::{
+    PlannedTensor, TensorDataWriter, TensorPlan, create_buffered, from_data_write_error,
+};
 use quant_formats::GgmlType;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -42,25 +45,19 @@ pub enum SafetensorsWriteError {
     ExtraData { path: PathBuf, count: usize },
 }
 
-/// One tensor as it will appear in the file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedSafetensor {
-    pub name: String,
-    pub ty: GgmlType,
-    /// Row-major, outermost first, as stored.
-    pub shape: Vec<u64>,
-    /// Offset relative to the start of the data section.
-    pub offset: u64,
-    pub n_bytes: u64,
-}
+from_data_write_error!(SafetensorsWriteError);
+
+/// One tensor as it will appear in the file (shape row-major, outermost first, as stored).
+pub type PlannedSafetensor = PlannedTensor;
+
+/// Accepts the tensor data in declaration order, back to back.
+pub type SafetensorsDataWriter<W> = TensorDataWriter<W, SafetensorsWriteError>;
 
 /// Collects tensor shapes and `__metadata__`; [`SafetensorsWriter::create`] starts the file.
 #[derive(Debug, Default)]
 pub struct SafetensorsWriter {
-    tensors: Vec<PlannedSafetensor>,
-    names: HashSet<String>,
+    plan: TensorPlan,
     metadata: BTreeMap<String, String>,
-    data_size: u64,
 }
 
 fn dtype_name(ty: GgmlType) -> Option<&'static str> {
@@ -103,24 +100,14 @@ impl SafetensorsWriter {
                 name: name.clone(),
                 shape: shape.to_vec(),
             })?;
-        if !self.names.insert(name.clone()) {
-            return Err(SafetensorsWriteError::DuplicateTensor { name });
-        }
-        let offset = self.data_size;
-        self.data_size = offset + n_bytes;
-        self.tensors.push(PlannedSafetensor {
-            name,
-            ty,
-            shape: shape.to_vec(),
-            offset,
-            n_bytes,
-        });
-        Ok(self.tensors.last().expect("just pushed"))
+        self.plan
+            .push(name, ty, shape, n_bytes, 1)
+            .map_err(|name| SafetensorsWriteError::DuplicateTensor { name })
     }
 
     /// The tensors in file order.
     pub fn tensors(&self) -> &[PlannedSafetensor] {
-        &self.tensors
+        &self.plan.tensors
     }
 
     /// The JSON header, padded with spaces to a multiple of 8 bytes.
@@ -129,7 +116,7 @@ impl SafetensorsWriter {
         if !self.metadata.is_empty() {
             map.insert("__metadata__".into(), json!(self.metadata));
         }
-        for t in &self.tensors {
+        for t in &self.plan.tensors {
             let entry = json!({
                 "dtype": dtype_name(t.ty),
                 "shape": t.shape,
@@ -147,12 +134,11 @@ impl SafetensorsWriter {
         self,
         path: &Path,
     ) -> Result<SafetensorsDataWriter<BufWriter<File>>, SafetensorsWriteError> {
-        let io = |source| SafetensorsWriteError::Io {
+        let file = create_buffered(path).map_err(|source| SafetensorsWriteError::Io {
             path: path.to_owned(),
             source,
-        };
-        let file = File::create(path).map_err(io)?;
-        self.write_header(BufWriter::with_capacity(1 << 20, file), path)
+        })?;
+        self.write_header(file, path)
     }
 
     /// Writes the header into `sink`; `path` only names the output in errors.
@@ -169,84 +155,7 @@ impl SafetensorsWriter {
         sink.write_all(&(header.len() as u64).to_le_bytes())
             .map_err(io)?;
         sink.write_all(&header).map_err(io)?;
-        Ok(SafetensorsDataWriter {
-            sink,
-            path: path.to_owned(),
-            tensors: self.tensors,
-            current: 0,
-            written: 0,
-        })
-    }
-}
-
-/// Accepts the tensor data in declaration order.
-#[derive(Debug)]
-pub struct SafetensorsDataWriter<W: Write> {
-    sink: W,
-    path: PathBuf,
-    tensors: Vec<PlannedSafetensor>,
-    current: usize,
-    written: u64,
-}
-
-impl<W: Write> SafetensorsDataWriter<W> {
-    /// The tensor whose bytes come next, or `None` when all are written.
-    pub fn next_tensor(&self) -> Option<&PlannedSafetensor> {
-        self.tensors.get(self.current)
-    }
-
-    /// Appends bytes (little-endian elements) to the current tensor; a piece may not cross into
-    /// the next tensor.
-    pub fn write_data(&mut self, bytes: &[u8]) -> Result<(), SafetensorsWriteError> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let Some(tensor) = self.tensors.get(self.current) else {
-            return Err(SafetensorsWriteError::ExtraData {
-                path: self.path.clone(),
-                count: self.tensors.len(),
-            });
-        };
-        let got = self.written + bytes.len() as u64;
-        if got > tensor.n_bytes {
-            return Err(SafetensorsWriteError::DataSize {
-                path: self.path.clone(),
-                name: tensor.name.clone(),
-                expected: tensor.n_bytes,
-                got,
-            });
-        }
-        self.sink
-            .write_all(bytes)
-            .map_err(|source| SafetensorsWriteError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        self.written = got;
-        if got == tensor.n_bytes {
-            self.current += 1;
-            self.written = 0;
-        }
-        Ok(())
-    }
-
-    /// Checks that every tensor got all its bytes, flushes, and returns the sink.
-    pub fn finish(mut self) -> Result<W, SafetensorsWriteError> {
-        if let Some(tensor) = self.tensors.get(self.current) {
-            return Err(SafetensorsWriteError::DataSize {
-                path: self.path,
-                name: tensor.name.clone(),
-                expected: tensor.n_bytes,
-                got: self.written,
-            });
-        }
-        self.sink
-            .flush()
-            .map_err(|source| SafetensorsWriteError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        Ok(self.sink)
+        Ok(TensorDataWriter::new(sink, path, 1, self.plan.tensors))
     }
 }
 
