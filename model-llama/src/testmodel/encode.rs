@@ -1,8 +1,7 @@
-//! Generates a tensor's rows in chunks, encodes them in the target type, and hands each chunk's
+//! Produces a tensor's rows in chunks, encodes them in the target type, and hands each chunk's
 //! bytes to a sink, so that peak memory is one chunk whatever the tensor size.
 
 use super::layout::{TensorDef, permuted_source_row};
-use super::random_weights::fill_row;
 use super::{MakeModelError, Progress};
 use quant_formats::{GgmlType, quantize_row};
 use rayon::prelude::*;
@@ -19,12 +18,18 @@ pub enum RowOrder {
     GgufPermuted,
 }
 
-/// Streams tensor `def` as `ty` into `sink`, reporting progress through `progress`.
+/// Writes row `row` (Hugging Face order) of tensor `def` into `out` (`def.row_len()` long): the
+/// seeded random generator, or a checkpoint being converted.
+pub type RowFill<'a> =
+    dyn Fn(&TensorDef, u64, &mut [f32]) -> Result<(), MakeModelError> + Sync + 'a;
+
+/// Streams tensor `def` as `ty` into `sink`, its rows from `fill`, reporting progress through
+/// `progress`.
 pub fn stream_tensor(
-    seed: u64,
     def: &TensorDef,
     ty: GgmlType,
     order: RowOrder,
+    fill: &RowFill,
     sink: &mut dyn FnMut(&[u8]) -> Result<(), MakeModelError>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), MakeModelError> {
@@ -44,7 +49,7 @@ pub fn stream_tensor(
                 let source =
                     permute_heads.map_or(row, |heads| permuted_source_row(row, rows, heads));
                 let mut values = vec![0f32; row_len as usize];
-                fill_row(seed, def, source, &mut values);
+                fill(def, source, &mut values)?;
                 quantize_row(ty, &values).map_err(|source| MakeModelError::Quantize {
                     name: def.gguf_name.clone(),
                     source,

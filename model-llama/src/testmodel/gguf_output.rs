@@ -4,12 +4,14 @@
 //! Keys as `convert_hf_to_gguf.py` writes them (gguf-py `constants.py` `Keys.LLM`, `Keys.Attention`,
 //! `Keys.Rope`); `general.quantization_version` as `llama-quantize` adds it.
 
-use super::encode::{ProgressCounter, RowOrder, stream_tensor};
+use super::encode::{ProgressCounter, RowFill, RowOrder, stream_tensor};
 use super::layout::{TensorDef, llama3_rope_factors, tensor_defs};
+use super::random_weights::fill_row;
 use super::tensor_types::gguf_tensor_type;
-use super::{MadeModel, MakeModelError, ModelDims, ModelSpec, Progress};
+use super::{MadeModel, MakeModelError, ModelDims, ModelSpec, Progress, WeightDtype};
 use crate::files::{GgufFile, GgufValue, GgufWriter};
 use quant_formats::GgmlType;
+use std::path::Path;
 
 /// ggml's `GGML_QNT_VERSION`.
 const GGML_QUANTIZATION_VERSION: u32 = 2;
@@ -30,39 +32,89 @@ pub fn write_gguf(
         });
     }
 
+    let arch = spec.arch.name();
+    let name = format!("realizar test {arch} {} seed {}", spec.preset, spec.seed);
+    let mut metadata = model_metadata(arch, name, dims, spec.dtype);
+    metadata.extend(
+        vocab
+            .metadata()
+            .filter(|(k, _)| k.starts_with("tokenizer."))
+            .map(|(k, v)| (k.to_owned(), v.clone())),
+    );
+    let defs = tensor_defs(spec.arch, dims);
+    write_model_gguf(
+        GgufModel {
+            out: &spec.out,
+            metadata,
+            rope_factors: llama3_rope_factors(dims),
+            defs: &defs,
+            dtype: spec.dtype,
+            dims,
+            qk_rows: RowOrder::GgufPermuted,
+        },
+        &|def, row, out| {
+            fill_row(spec.seed, def, row, out);
+            Ok(())
+        },
+        progress,
+    )
+}
+
+/// Everything of a GGUF model file except the weight values.
+pub(super) struct GgufModel<'a> {
+    pub out: &'a Path,
+    /// Written in this order, before the tensors.
+    pub metadata: Vec<(String, GgufValue)>,
+    /// llama3 `rope_freqs.weight`, `[head_dim / 2]`, written first.
+    pub rope_factors: Option<Vec<f32>>,
+    /// The weight tensors in file order.
+    pub defs: &'a [TensorDef],
+    /// Decides each tensor's type with `dims.tied_embeddings` and `dims.layers`.
+    pub dtype: WeightDtype,
+    pub dims: &'a ModelDims,
+    /// `GgufPermuted` as llama.cpp writes; `AsGenerated` leaves Llama q/k rows in HF order.
+    pub qk_rows: RowOrder,
+}
+
+/// Writes `model` with each tensor's rows from `fill`, encoded in its llama.cpp type.
+pub(super) fn write_model_gguf(
+    model: GgufModel,
+    fill: &RowFill,
+    progress: &dyn Fn(Progress),
+) -> Result<MadeModel, MakeModelError> {
+    let GgufModel {
+        out,
+        metadata,
+        rope_factors,
+        defs,
+        dtype,
+        dims,
+        qk_rows,
+    } = model;
     let mut writer = GgufWriter::new();
-    for (key, value) in model_metadata(spec, dims) {
+    for (key, value) in metadata {
         writer.add_metadata(key, value)?;
     }
-    for (key, value) in vocab
-        .metadata()
-        .filter(|(k, _)| k.starts_with("tokenizer."))
-    {
-        writer.add_metadata(key, value.clone())?;
-    }
-
-    let rope_factors = llama3_rope_factors(dims);
     if let Some(factors) = &rope_factors {
         writer.add_tensor("rope_freqs.weight", GgmlType::F32, &[factors.len() as u64])?;
     }
-    let defs = tensor_defs(spec.arch, dims);
     let mut planned: Vec<(&TensorDef, GgmlType)> = Vec::with_capacity(defs.len());
-    for def in &defs {
-        let ty = gguf_tensor_type(spec.dtype, def, dims.tied_embeddings, dims.layers)?;
+    for def in defs {
+        let ty = gguf_tensor_type(dtype, def, dims.tied_embeddings, dims.layers)?;
         writer.add_tensor(def.gguf_name.clone(), ty, &def.shape)?;
         planned.push((def, ty));
     }
     let tensor_count = writer.tensors().len();
     let tensor_bytes = writer.tensors().iter().map(|t| t.n_bytes).sum();
 
-    if let Some(parent) = spec.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| MakeModelError::Io {
             path: parent.to_owned(),
             source,
         })?;
     }
-    let mut data = writer.create(&spec.out)?;
-    if let Some(factors) = rope_factors {
+    let mut data = writer.create(out)?;
+    if let Some(factors) = &rope_factors {
         let bytes: Vec<u8> = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
         data.write_data(&bytes)?;
     }
@@ -70,38 +122,36 @@ pub fn write_gguf(
     let mut counter = ProgressCounter::new(total, progress);
     for (def, ty) in planned {
         stream_tensor(
-            spec.seed,
             def,
             ty,
-            RowOrder::GgufPermuted,
+            qk_rows,
+            fill,
             &mut |bytes| data.write_data(bytes).map_err(MakeModelError::from),
             &mut |n| counter.add(n),
         )?;
     }
     data.finish()?;
     Ok(MadeModel {
-        files: vec![spec.out.clone()],
+        files: vec![out.to_owned()],
         tensor_count,
         tensor_bytes,
     })
 }
 
-/// `general.*` and `{arch}.*` keys.
-fn model_metadata(spec: &ModelSpec, dims: &ModelDims) -> Vec<(String, GgufValue)> {
-    let arch = spec.arch.name();
+/// `general.*` and `{arch}.*` keys of a model of `dims` whose matrices are `dtype`.
+pub(super) fn model_metadata(
+    arch: &str,
+    name: String,
+    dims: &ModelDims,
+    dtype: WeightDtype,
+) -> Vec<(String, GgufValue)> {
     let u32_of = |v: u64| GgufValue::U32(u32::try_from(v).unwrap_or(u32::MAX));
     let mut keys = vec![
         (
             "general.architecture".to_owned(),
             GgufValue::String(arch.to_owned()),
         ),
-        (
-            "general.name".to_owned(),
-            GgufValue::String(format!(
-                "realizar test {arch} {} seed {}",
-                spec.preset, spec.seed
-            )),
-        ),
+        ("general.name".to_owned(), GgufValue::String(name)),
         (
             format!("{arch}.context_length"),
             u32_of(dims.context_length),
@@ -129,7 +179,7 @@ fn model_metadata(spec: &ModelSpec, dims: &ModelDims) -> Vec<(String, GgufValue)
         (format!("{arch}.vocab_size"), u32_of(dims.vocab)),
         (
             "general.file_type".to_owned(),
-            GgufValue::U32(spec.dtype.llama_ftype()),
+            GgufValue::U32(dtype.llama_ftype()),
         ),
     ];
     if dims.heads * dims.head_dim != dims.hidden {
@@ -142,7 +192,7 @@ fn model_metadata(spec: &ModelSpec, dims: &ModelDims) -> Vec<(String, GgufValue)
             u32_of(dims.head_dim),
         ));
     }
-    if spec.dtype.base_type().is_quantized() {
+    if dtype.base_type().is_quantized() {
         keys.push((
             "general.quantization_version".to_owned(),
             GgufValue::U32(GGML_QUANTIZATION_VERSION),

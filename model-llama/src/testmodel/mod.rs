@@ -8,6 +8,7 @@
 //! chunk by chunk, so an 8B model never sits in memory.
 
 mod encode;
+pub mod from_hf;
 mod gguf_output;
 mod hf_config;
 pub mod layout;
@@ -16,6 +17,7 @@ mod safetensors_output;
 pub mod spec;
 pub mod tensor_types;
 
+pub use encode::RowOrder;
 pub use spec::{Arch, Llama3RopeScaling, ModelDims, ModelSpec, OutputFormat, Preset, WeightDtype};
 
 use crate::files::{FileError, GgufWriteError, SafetensorsWriteError};

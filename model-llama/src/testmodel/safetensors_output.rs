@@ -5,6 +5,7 @@
 use super::encode::{ProgressCounter, RowOrder, stream_tensor};
 use super::hf_config::{SpecialTokens, config_json, generation_config_json};
 use super::layout::tensor_defs;
+use super::random_weights::fill_row;
 use super::{MadeModel, MakeModelError, ModelDims, ModelSpec, Progress};
 use crate::files::{GgufFile, SafetensorsWriter};
 use serde_json::Value;
@@ -40,10 +41,13 @@ pub fn write_checkpoint(
     let mut counter = ProgressCounter::new(total, progress);
     for def in &defs {
         stream_tensor(
-            spec.seed,
             def,
             ty,
             RowOrder::AsGenerated,
+            &|def, row, out| {
+                fill_row(spec.seed, def, row, out);
+                Ok(())
+            },
             &mut |bytes| data.write_data(bytes).map_err(MakeModelError::from),
             &mut |n| counter.add(n),
         )?;
