@@ -35,6 +35,9 @@ enum Command {
     /// Write a deterministic random test model (same as `cargo xtask make-model`).
     #[command(hide = true)]
     MakeModel(commands::make_model::MakeModelArgs),
+    /// Convert a Hugging Face safetensors checkpoint to GGUF (llama.cpp's layout and type mix).
+    #[command(hide = true)]
+    Convert(commands::convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Logits(args) => commands::logits::run(&args),
         Command::Info(args) => commands::info::run(&args),
         Command::MakeModel(args) => commands::make_model::run(&args),
+        Command::Convert(args) => commands::convert::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,8 +72,12 @@ macro_rules! from_data_write_error {
 pub(super) use from_data_write_error;
 
 /// Creates `path` behind a 1 MiB buffer.
-pub(super) fn create_buffered(path: &Path) -> std::io::Result<BufWriter<File>> {
-    Ok(BufWriter::with_capacity(1 << 20, File::create(path)?))
+pub(super) fn create_buffered(path: &Path) -> Result<BufWriter<File>, DataWriteError> {
+    let file = File::create(path).map_err(|source| DataWriteError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(BufWriter::with_capacity(1 << 20, file))
 }
 
 /// Accepts the tensor data in declaration order; pads each tensor to the alignment. `E` is the
@@ -90,9 +94,22 @@ pub struct TensorDataWriter<W: Write, E> {
 }
 
 impl<W: Write, E: From<DataWriteError>> TensorDataWriter<W, E> {
-    /// `sink` stands just after the header; `path` only names the output in errors.
-    pub(super) fn new(sink: W, path: &Path, alignment: u64, tensors: Vec<PlannedTensor>) -> Self {
-        TensorDataWriter {
+    /// Writes the `header` pieces into `sink`, then takes the data; `path` only names the output
+    /// in errors.
+    pub(super) fn start(
+        mut sink: W,
+        path: &Path,
+        header: &[&[u8]],
+        alignment: u64,
+        tensors: Vec<PlannedTensor>,
+    ) -> Result<Self, E> {
+        for piece in header {
+            sink.write_all(piece).map_err(|source| DataWriteError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        Ok(TensorDataWriter {
             sink,
             path: path.to_owned(),
             alignment,
@@ -100,7 +117,7 @@ impl<W: Write, E: From<DataWriteError>> TensorDataWriter<W, E> {
             current: 0,
             written: 0,
             error: PhantomData,
-        }
+        })
     }
 
     /// The tensor whose bytes come next, or `None` when all are written.

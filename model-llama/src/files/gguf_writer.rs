@@ -168,17 +168,13 @@ impl GgufWriter {
 
     /// Creates `path` and writes the header; tensor data follows through the returned writer.
     pub fn create(self, path: &Path) -> Result<GgufDataWriter<BufWriter<File>>, GgufWriteError> {
-        let file = create_buffered(path).map_err(|source| GgufWriteError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.write_header(file, path)
+        self.write_header(create_buffered(path)?, path)
     }
 
     /// Writes the header into `sink`; `path` only names the output in errors.
     pub fn write_header<W: Write>(
         self,
-        mut sink: W,
+        sink: W,
         path: &Path,
     ) -> Result<GgufDataWriter<W>, GgufWriteError> {
         let mut header = Vec::new();
@@ -202,17 +198,7 @@ impl GgufWriter {
         }
         let padded = (header.len() as u64).next_multiple_of(self.alignment) as usize;
         header.resize(padded, 0);
-        sink.write_all(&header)
-            .map_err(|source| GgufWriteError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-        Ok(TensorDataWriter::new(
-            sink,
-            path,
-            self.alignment,
-            self.plan.tensors,
-        ))
+        TensorDataWriter::start(sink, path, &[&header], self.alignment, self.plan.tensors)
     }
 }
 

@@ -134,28 +134,18 @@ impl SafetensorsWriter {
         self,
         path: &Path,
     ) -> Result<SafetensorsDataWriter<BufWriter<File>>, SafetensorsWriteError> {
-        let file = create_buffered(path).map_err(|source| SafetensorsWriteError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.write_header(file, path)
+        self.write_header(create_buffered(path)?, path)
     }
 
     /// Writes the header into `sink`; `path` only names the output in errors.
     pub fn write_header<W: Write>(
         self,
-        mut sink: W,
+        sink: W,
         path: &Path,
     ) -> Result<SafetensorsDataWriter<W>, SafetensorsWriteError> {
         let header = self.header_json();
-        let io = |source| SafetensorsWriteError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        sink.write_all(&(header.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        sink.write_all(&header).map_err(io)?;
-        Ok(TensorDataWriter::new(sink, path, 1, self.plan.tensors))
+        let length = (header.len() as u64).to_le_bytes();
+        TensorDataWriter::start(sink, path, &[&length, &header], 1, self.plan.tensors)
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
 pub mod chat;
+pub mod convert;
 pub mod generate;
 pub mod info;
 pub mod logits;
