@@ -229,3 +229,110 @@ fn model_dims(config: &ModelConfig) -> ModelDims {
         vocab_file: "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parity(family: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/parity")
+            .join(family)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("realizar-from-hf-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn convert(dir: &Path) -> Result<MadeModel, ConvertError> {
+        let out = dir.join("out.gguf");
+        convert_hf_to_gguf(dir, ConvertOptions::new(WeightDtype::Q8_0), &out, &|_| {})
+    }
+
+    #[test]
+    fn weights_without_config_json_are_an_error() {
+        let dir = scratch("no-config");
+        std::fs::copy(
+            parity("qwen2").join("model.safetensors"),
+            dir.join("model.safetensors"),
+        )
+        .unwrap();
+        let result = convert(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            matches!(result, Err(ConvertError::NoConfig { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn weights_the_config_does_not_explain_are_an_error() {
+        // Qwen3 weights (q/k norms, head_dim 32) under the Qwen2 config.
+        let dir = scratch("mismatch");
+        std::fs::copy(
+            parity("qwen3").join("model.safetensors"),
+            dir.join("model.safetensors"),
+        )
+        .unwrap();
+        std::fs::copy(parity("qwen2").join("config.json"), dir.join("config.json")).unwrap();
+        let result = convert(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            matches!(
+                result,
+                Err(ConvertError::Weights(WeightError::Shape { .. }))
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn qwen3_keeps_hf_row_order_and_llama_permutes_q_and_k_by_their_head_counts() {
+        let checkpoint = SafetensorsCheckpoint::open(parity("qwen3")).unwrap();
+        let config = ModelConfig::from_hf_config(checkpoint.config().unwrap()).unwrap();
+        let located = load_weights(
+            &checkpoint,
+            &config,
+            CheckpointFormat::HfSafetensors,
+            &mut LocateTensors,
+        )
+        .unwrap();
+        let defs = tensor_defs(&located, &config);
+        assert!(defs.iter().all(|d| d.gguf_permute_heads.is_none()));
+        let names: Vec<&str> = defs.iter().map(|d| d.gguf_name.as_str()).collect();
+        for name in [
+            "blk.1.attn_q_norm.weight",
+            "blk.1.attn_k_norm.weight",
+            "blk.1.attn_output.bias",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+
+        let checkpoint = SafetensorsCheckpoint::open(parity("llama3")).unwrap();
+        let config = ModelConfig::from_hf_config(checkpoint.config().unwrap()).unwrap();
+        let located = load_weights(
+            &checkpoint,
+            &config,
+            CheckpointFormat::HfSafetensors,
+            &mut LocateTensors,
+        )
+        .unwrap();
+        let defs = tensor_defs(&located, &config);
+        let permuted: Vec<(&str, u64)> = defs
+            .iter()
+            .filter_map(|d| d.gguf_permute_heads.map(|h| (d.gguf_name.as_str(), h)))
+            .collect();
+        assert_eq!(
+            permuted,
+            [
+                ("blk.0.attn_q.weight", 4),
+                ("blk.0.attn_k.weight", 2),
+                ("blk.1.attn_q.weight", 4),
+                ("blk.1.attn_k.weight", 2),
+            ]
+        );
+    }
+}
