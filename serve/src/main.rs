@@ -32,6 +32,8 @@ enum Command {
     Logits(commands::logits::LogitsArgs),
     /// Describe a model: a GGUF file or a Hugging Face safetensors directory.
     Info(commands::info::InfoArgs),
+    /// Micro-benchmarks on the GPU (markdown tables): `bench kernels`.
+    Bench(commands::bench::BenchArgs),
     /// Write a deterministic random test model (same as `cargo xtask make-model`).
     #[command(hide = true)]
     MakeModel(commands::make_model::MakeModelArgs),
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Logits(args) => commands::logits::run(&args),
         Command::Info(args) => commands::info::run(&args),
         Command::MakeModel(args) => commands::make_model::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
         Command::Convert(args) => commands::convert::run(&args),
     };
     match result {

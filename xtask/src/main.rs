@@ -1,5 +1,6 @@
 //! `cargo xtask <task>`: developer tasks that are not part of the product. One file per task.
 
+mod device_bundle;
 mod make_model;
 
 use clap::{Parser, Subcommand};
@@ -14,6 +15,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// Build stripped GPU test binaries, `realizar` and run.sh into target/device for the GPU machine.
+    DeviceBundle(device_bundle::DeviceBundleArgs),
     /// Write a deterministic random Llama/Qwen2 test model (GGUF or safetensors).
     MakeModel(make_model::MakeModelArgs),
 }
@@ -21,6 +24,7 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
+        Task::DeviceBundle(args) => device_bundle::run(&args),
         Task::MakeModel(args) => make_model::run(&args),
     };
     match result {

@@ -1,0 +1,274 @@
+//! `realizar bench kernels`: times every matrix-vector kernel `select_matvec` picks, per weight
+//! format and M, at the Llama-3-8B shapes, against the device's measured copy bandwidth.
+//!
+//! Method (the device notes' METHOD.md): a pool of at least `--rotate-mib` of random valid
+//! weights holds many copies of each matrix; one CUDA graph launches the kernel once per copy
+//! (so no launch reads weights from L2 and host launch gaps stay out of the numbers); each
+//! sample is one replay between CUDA events, divided by the launches in it; warm-up replays
+//! first; the median of `--iters` samples is reported. Outputs are poisoned with NaN before and
+//! checked finite after. Kernels that wait on `griddepcontrol.wait` run with programmatic
+//! dependent launch (as decode will) unless `--no-pdl`.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use gpu_runtime::{Gpu, GpuError, GpuOptions, kernel_args};
+use kernel_ptx::{LaunchDims, gemv_formats, select_matvec};
+use quant_formats::GgmlType;
+
+use super::copy_bandwidth::{self, CopyBandwidth};
+use super::report::{self, Measurement};
+use super::traffic::{LLAMA3_8B, MatrixShape, Traffic};
+use super::weights::{WeightPool, activations, pool_bytes};
+
+#[derive(Debug, Args)]
+pub struct KernelsArgs {
+    /// Weight formats, comma-separated ggml names (default: every format with a gemv kernel).
+    #[arg(long, value_delimiter = ',', value_parser = parse_format)]
+    pub formats: Vec<GgmlType>,
+    /// Activation columns per launch.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 2, 4, 8],
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub m: Vec<u32>,
+    /// Matrices, comma-separated names from: attn_q/o, attn_k/v, ffn_gate/up, ffn_down, output
+    /// (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = parse_shape)]
+    pub shapes: Vec<MatrixShape>,
+    /// Timed graph replays per (format, matrix, M); the median is reported.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(20..))]
+    pub iters: u32,
+    /// Untimed replays first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u32,
+    /// Weights rotated through per format, MiB (at least several times the L2 cache).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(256..))]
+    pub rotate_mib: u64,
+    /// Launch without programmatic dependent launch.
+    #[arg(long)]
+    pub no_pdl: bool,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+}
+
+fn parse_format(name: &str) -> Result<GgmlType, String> {
+    let formats = gemv_formats();
+    GgmlType::from_name(name)
+        .filter(|f| formats.contains(f))
+        .ok_or_else(|| {
+            let names: Vec<String> = formats
+                .iter()
+                .map(|f| f.name().to_ascii_lowercase())
+                .collect();
+            format!(
+                "no gemv kernel for weight format {name:?}; one of {}",
+                names.join(", ")
+            )
+        })
+}
+
+fn parse_shape(name: &str) -> Result<MatrixShape, String> {
+    LLAMA3_8B
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = LLAMA3_8B.iter().map(|s| s.name).collect();
+            format!("unknown matrix {name:?}; one of {}", names.join(", "))
+        })
+}
+
+/// Bytes of each of the two buffers of the copy-bandwidth measurement.
+const COPY_BYTES: usize = 2 << 30;
+/// Timed copies (median) after 3 untimed ones.
+const COPY_ITERS: usize = 20;
+
+pub fn run(args: &KernelsArgs) -> anyhow::Result<()> {
+    let formats = if args.formats.is_empty() {
+        gemv_formats()
+    } else {
+        args.formats.clone()
+    };
+    let shapes = if args.shapes.is_empty() {
+        LLAMA3_8B.to_vec()
+    } else {
+        args.shapes.clone()
+    };
+    let options = GpuOptions {
+        programmatic_dependent_launch: !args.no_pdl,
+    };
+    let gpu = Gpu::with_options(args.device, options)
+        .with_context(|| format!("bench kernels: opening CUDA device {}", args.device))?;
+    let profile = gpu.profile();
+    let (major, minor) = profile.compute_capability;
+    println!("# realizar bench kernels ({})", env!("CARGO_PKG_VERSION"));
+    println!();
+    println!(
+        "device: {}, {} SMs, cc {major}.{minor}, L2 {} MiB, {:.0} GiB",
+        gpu.name(),
+        profile.sm_count,
+        profile.l2_cache_bytes >> 20,
+        profile.total_memory_bytes as f64 / f64::from(1 << 30),
+    );
+    println!(
+        "config: {options:?}, iters {}, warmup {}, rotate ≥ {} MiB per format",
+        args.iters, args.warmup, args.rotate_mib
+    );
+    let copy = copy_bandwidth::measure(&gpu, COPY_BYTES, 3, COPY_ITERS)?;
+    print_copy_bandwidth(&copy);
+    let copy_bw = copy.bytes_per_s();
+
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for &format in &formats {
+        if let Err(e) = bench_format(&gpu, args, format, &shapes, &mut rows) {
+            eprintln!("error: {format}: {e:#}");
+            failures.push(format!("{format}: {e:#}"));
+        }
+    }
+    println!();
+    println!("## Launches");
+    println!();
+    println!(
+        "Per launch: median and fastest of {} samples, each one CUDA-graph replay over \
+         distinct weight copies divided by its launches. MB moved = weights + activations + \
+         outputs, each once. % copy BW: of {:.0} GB/s.",
+        args.iters,
+        copy_bw / 1e9
+    );
+    println!();
+    print!("{}", report::launch_table(&rows, copy_bw));
+    if args.m.contains(&1) && args.m.contains(&8) {
+        println!();
+        println!("## M=8 / M=1 time");
+        println!();
+        print!("{}", report::ratio_table(&rows));
+    }
+    if args.m.contains(&1) {
+        println!();
+        println!("## Summary: % of copy bandwidth at M=1");
+        println!();
+        print!("{}", report::summary_table(&rows, copy_bw));
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} format(s) failed: {}",
+            failures.len(),
+            failures.join("; ")
+        );
+    }
+    Ok(())
+}
+
+fn print_copy_bandwidth(copy: &CopyBandwidth) {
+    println!(
+        "copy bandwidth: {:.0} GB/s (cuMemcpyDtoD of {} MiB, read + write, median of {}; \
+         min {:.3} ms, median {:.3} ms)",
+        copy.bytes_per_s() / 1e9,
+        copy.copy_bytes >> 20,
+        copy.timing.samples_ms.len(),
+        copy.timing.min_ms(),
+        copy.timing.median_ms()
+    );
+}
+
+/// Every shape and M of one format over one weight pool.
+fn bench_format(
+    gpu: &Gpu,
+    args: &KernelsArgs,
+    format: GgmlType,
+    shapes: &[MatrixShape],
+    rows: &mut Vec<Measurement>,
+) -> anyhow::Result<()> {
+    let largest = shapes
+        .iter()
+        .map(|&s| Traffic::gemv(format, s, 1).map(|t| t.weights))
+        .collect::<anyhow::Result<Vec<u64>>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let len = pool_bytes(
+        usize::try_from(args.rotate_mib << 20)?,
+        usize::try_from(largest)?,
+        format,
+    );
+    let pool = WeightPool::upload(gpu, format, len, u64::from(format.id()))?;
+    for &shape in shapes {
+        for &m in &args.m {
+            let row = bench_one(gpu, args, &pool, shape, m)
+                .with_context(|| format!("{} M={m}", shape.dims()))?;
+            eprintln!(
+                "{format} {} {} M={m}: {:.2} µs, {:.0} GB/s",
+                shape.name,
+                shape.dims(),
+                row.median_us,
+                row.bytes_per_s() / 1e9
+            );
+            rows.push(row);
+        }
+    }
+    Ok(())
+}
+
+fn bench_one(
+    gpu: &Gpu,
+    args: &KernelsArgs,
+    pool: &WeightPool,
+    shape: MatrixShape,
+    m: u32,
+) -> anyhow::Result<Measurement> {
+    let format = pool.format;
+    let kernel = select_matvec(format, m, &gpu.profile().lite())?;
+    let traffic = Traffic::gemv(format, shape, m)?;
+    let copies = pool.copies(usize::try_from(traffic.weights)?)?;
+    let x = gpu.upload(&activations(format, m, shape.k, u64::from(m))?)?;
+    let mut y = gpu.alloc::<f32>(m as usize * shape.n as usize)?;
+    y.fill_bytes(0xFF)?;
+    gpu.preload(&[kernel])?;
+    let dims = LaunchDims {
+        n: shape.n,
+        k: shape.k,
+        m,
+        ..LaunchDims::default()
+    };
+    let graph = gpu.capture(|gpu| {
+        for w in &copies {
+            gpu.launch(&kernel, &dims, &kernel_args![w, &x, &y, shape.n, shape.k])?;
+        }
+        Ok::<(), GpuError>(())
+    })?;
+    let timer = gpu_runtime::EventTimer::new(gpu)?;
+    let timing = timer.measure(args.warmup as usize, args.iters as usize, || graph.replay())?;
+    gpu.synchronize()?;
+    let outputs_finite = y.to_host()?.iter().all(|v| v.is_finite());
+    let per_launch_us = |ms: f32| f64::from(ms) * 1e3 / copies.len() as f64;
+    Ok(Measurement {
+        format,
+        shape,
+        m,
+        kernel: kernel.entry_name(),
+        launches: copies.len(),
+        median_us: per_launch_us(timing.median_ms()),
+        min_us: per_launch_us(timing.min_ms()),
+        traffic,
+        outputs_finite,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_by_ggml_name_and_need_a_gemv_kernel() {
+        assert_eq!(parse_format("q4_k"), Ok(GgmlType::Q4_K));
+        assert_eq!(parse_format("IQ4_XS"), Ok(GgmlType::IQ4_XS));
+        let err = parse_format("q8_k").unwrap_err();
+        assert!(err.contains("q4_k") && err.contains("\"q8_k\""), "{err}");
+        assert!(parse_format("q9_9").is_err());
+    }
+
+    #[test]
+    fn shapes_parse_by_tensor_name() {
+        assert_eq!(parse_shape("ffn_down").unwrap().k, 14336);
+        assert!(parse_shape("ffn_up").unwrap_err().contains("ffn_gate/up"));
+    }
+}
