@@ -5,8 +5,8 @@
 #   bash target/device/run.sh [all|tests|bench] [bench kernels arguments...]
 #
 # Logs go to $OUT (the device tool's folder that comes back; target/device/out when unset):
-# tests.log, bench.log and summary.txt. Exits non-zero if any test binary or the bench failed;
-# a failing binary does not stop the others.
+# tests.log, bench.log (the bench's markdown), bench-progress.log and summary.txt. Exits non-zero
+# if any test binary or the bench failed; a failing binary does not stop the others.
 #
 # Paths: the binaries were built on another machine, so `env!("CARGO_MANIFEST_DIR")` inside them
 # names that machine's checkout (BUILD_ROOT in bundle.env, e.g. /work/main). The device runs this
@@ -71,13 +71,15 @@ fi
 if [ "$mode" != tests ]; then
   echo "=== realizar bench kernels $*"
   start=$(date +%s)
-  (cd "$repo" && "$work/bin/realizar" bench kernels "$@") 2>&1 | tee "$out/bench.log"
+  # stdout (markdown, ready for docs/BENCHMARKS.md) to bench.log; progress and errors to
+  # bench-progress.log.
+  (cd "$repo" && "$work/bin/realizar" bench kernels "$@") 2>"$out/bench-progress.log" | tee "$out/bench.log"
   rc=${PIPESTATUS[0]}
   seconds=$(($(date +%s) - start))
-  if [ "$rc" -ne 0 ]; then failed=1; fi
   {
     echo
     echo "bench kernels: exit $rc after ${seconds} s (full tables in bench.log)"
+    if [ "$rc" -ne 0 ]; then failed=1; grep -v ' µs, ' "$out/bench-progress.log" | tail -n 5; fi
     # The bench's last section: % of copy bandwidth at M = 1, one row per format.
     sed -n '/^## Summary/,$p' "$out/bench.log"
   } >>"$summary"

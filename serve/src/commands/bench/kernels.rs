@@ -76,6 +76,19 @@ fn parse_shape(name: &str) -> Result<MatrixShape, String> {
         })
 }
 
+/// The NVIDIA kernel module's version line (Linux).
+const NVIDIA_VERSION_FILE: &str = "/proc/driver/nvidia/version";
+
+/// `580.159.03` from `NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.03  <date>` (or
+/// the open module's `… Open Kernel Module for x86_64  580.159.03  Release Build …`): the first
+/// word of dotted digits.
+fn kernel_module_version(text: &str) -> Option<&str> {
+    text.lines()
+        .next()?
+        .split_whitespace()
+        .find(|word| word.contains('.') && word.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
 /// Bytes of each of the two buffers of the copy-bandwidth measurement.
 const COPY_BYTES: usize = 2 << 30;
 /// Timed copies (median) after 3 untimed ones.
@@ -102,11 +115,16 @@ pub fn run(args: &KernelsArgs) -> anyhow::Result<()> {
     println!("# realizar bench kernels ({})", env!("CARGO_PKG_VERSION"));
     println!();
     println!(
-        "device: {}, {} SMs, cc {major}.{minor}, L2 {} MiB, {:.0} GiB",
+        "device: {}, {} SMs, cc {major}.{minor}, L2 {} MiB, {:.0} GiB, driver {}",
         gpu.name(),
         profile.sm_count,
         profile.l2_cache_bytes >> 20,
         profile.total_memory_bytes as f64 / f64::from(1 << 30),
+        std::fs::read_to_string(NVIDIA_VERSION_FILE)
+            .ok()
+            .as_deref()
+            .and_then(kernel_module_version)
+            .unwrap_or("unknown"),
     );
     println!(
         "config: {options:?}, iters {}, warmup {}, rotate ≥ {} MiB per format",
@@ -119,10 +137,7 @@ pub fn run(args: &KernelsArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for &format in &formats {
-        if let Err(e) = bench_format(&gpu, args, format, &shapes, &mut rows) {
-            eprintln!("error: {format}: {e:#}");
-            failures.push(format!("{format}: {e:#}"));
-        }
+        bench_format(&gpu, args, format, &shapes, &mut rows, &mut failures);
     }
     println!();
     println!("## Launches");
@@ -149,11 +164,7 @@ pub fn run(args: &KernelsArgs) -> anyhow::Result<()> {
         print!("{}", report::summary_table(&rows, copy_bw));
     }
     if !failures.is_empty() {
-        bail!(
-            "{} format(s) failed: {}",
-            failures.len(),
-            failures.join("; ")
-        );
+        bail!("{} failed: {}", failures.len(), failures.join("; "));
     }
     Ok(())
 }
@@ -170,14 +181,52 @@ fn print_copy_bandwidth(copy: &CopyBandwidth) {
     );
 }
 
-/// Every shape and M of one format over one weight pool.
+/// Every shape and M of one format over one weight pool. A failure (or an unwritten output)
+/// is printed and recorded in `failures`; the other measurements go on.
 fn bench_format(
     gpu: &Gpu,
     args: &KernelsArgs,
     format: GgmlType,
     shapes: &[MatrixShape],
     rows: &mut Vec<Measurement>,
-) -> anyhow::Result<()> {
+    failures: &mut Vec<String>,
+) {
+    let mut fail = |what: String| {
+        eprintln!("error: {what}");
+        failures.push(what);
+    };
+    let pool = match upload_pool(gpu, args, format, shapes) {
+        Ok(pool) => pool,
+        Err(e) => return fail(format!("{format}: {e:#}")),
+    };
+    for &shape in shapes {
+        for &m in &args.m {
+            let label = format!("{format} {} {} M={m}", shape.name, shape.dims());
+            match bench_one(gpu, args, &pool, shape, m) {
+                Ok(row) => {
+                    eprintln!(
+                        "{label}: {:.2} µs, {:.0} GB/s",
+                        row.median_us,
+                        row.bytes_per_s() / 1e9
+                    );
+                    if !row.outputs_finite {
+                        fail(format!("{label}: non-finite outputs"));
+                    }
+                    rows.push(row);
+                }
+                Err(e) => fail(format!("{label}: {e:#}")),
+            }
+        }
+    }
+}
+
+/// A pool of `format` weights for `shapes` (see [`pool_bytes`]).
+fn upload_pool(
+    gpu: &Gpu,
+    args: &KernelsArgs,
+    format: GgmlType,
+    shapes: &[MatrixShape],
+) -> anyhow::Result<WeightPool> {
     let largest = shapes
         .iter()
         .map(|&s| Traffic::gemv(format, s, 1).map(|t| t.weights))
@@ -190,22 +239,7 @@ fn bench_format(
         usize::try_from(largest)?,
         format,
     );
-    let pool = WeightPool::upload(gpu, format, len, u64::from(format.id()))?;
-    for &shape in shapes {
-        for &m in &args.m {
-            let row = bench_one(gpu, args, &pool, shape, m)
-                .with_context(|| format!("{} M={m}", shape.dims()))?;
-            eprintln!(
-                "{format} {} {} M={m}: {:.2} µs, {:.0} GB/s",
-                shape.name,
-                shape.dims(),
-                row.median_us,
-                row.bytes_per_s() / 1e9
-            );
-            rows.push(row);
-        }
-    }
-    Ok(())
+    WeightPool::upload(gpu, format, len, u64::from(format.id()))
 }
 
 fn bench_one(
@@ -264,6 +298,18 @@ mod tests {
         let err = parse_format("q8_k").unwrap_err();
         assert!(err.contains("q4_k") && err.contains("\"q8_k\""), "{err}");
         assert!(parse_format("q9_9").is_err());
+    }
+
+    #[test]
+    fn driver_version_is_read_from_the_kernel_module_line() {
+        let text = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.03  \
+                    Release Build  (dvs-builder@U22-I3-AE18-23-3)  Thu Oct 9 2025\n\
+                    GCC version:  gcc version 11.4.0\n";
+        assert_eq!(kernel_module_version(text), Some("580.159.03"));
+        let text = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 \
+                    01:15:15 UTC 2023\nGCC version:  gcc version 12.2.0\n";
+        assert_eq!(kernel_module_version(text), Some("535.104.05"));
+        assert_eq!(kernel_module_version("GCC version: 12\n"), None);
     }
 
     #[test]
