@@ -2,10 +2,10 @@
 
 pub mod chat_template;
 pub mod config;
-pub mod sampling;
 pub mod files;
 pub mod forward;
 pub mod generate;
+pub mod sampling;
 pub mod testmodel;
 pub mod tokenizer;
 pub mod weights;

@@ -2,6 +2,7 @@
 
 mod device_bundle;
 mod make_model;
+mod ptx_dump;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ enum Task {
     DeviceBundle(device_bundle::DeviceBundleArgs),
     /// Write a deterministic random Llama/Qwen2 test model (GGUF or safetensors).
     MakeModel(make_model::MakeModelArgs),
+    /// Write every sample kernel's PTX as `<entry_name>.ptx` (default target/ptx).
+    PtxDump(ptx_dump::PtxDumpArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::DeviceBundle(args) => device_bundle::run(&args),
         Task::MakeModel(args) => make_model::run(&args),
+        Task::PtxDump(args) => ptx_dump::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
