@@ -16,7 +16,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Build stripped GPU test binaries, `realizar` and run.sh into target/device for the GPU machine.
+    /// Pack stripped GPU test binaries, `realizar` and run.sh into target/device (GPU machine).
     DeviceBundle(device_bundle::DeviceBundleArgs),
     /// Write a deterministic random Llama/Qwen2 test model (GGUF or safetensors).
     MakeModel(make_model::MakeModelArgs),
