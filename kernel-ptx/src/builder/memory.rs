@@ -1,6 +1,6 @@
 //! Loads, stores and address conversion.
 
-use super::{Addr, KernelBuilder, Operand, Reg, RegClass, Space, Ty};
+use super::{Addr, KernelBuilder, Operand, Reg, Space, Ty, reg_list};
 
 impl KernelBuilder {
     /// `ld<space>.ty d, [addr]`.
@@ -14,16 +14,11 @@ impl KernelBuilder {
     pub fn ld_vec(&mut self, space: Space, ty: Ty, n: usize, addr: Addr) -> Vec<Reg> {
         assert!(n == 2 || n == 4, "vector width {n}");
         let regs: Vec<Reg> = (0..n).map(|_| self.reg_for(ty)).collect();
-        let list = regs
-            .iter()
-            .map(Reg::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
         self.inst(format!(
-            "ld{}.v{n}.{} {{{list}}}, [{}]",
+            "ld{}.v{n}.{} {}, {addr}",
             space.ptx(),
             ty.ptx(),
-            addr_inner(&addr)
+            reg_list(&regs)
         ));
         regs
     }
@@ -45,24 +40,18 @@ impl KernelBuilder {
             "vector width {}",
             src.len()
         );
-        let list = src
-            .iter()
-            .map(Reg::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
         self.inst(format!(
-            "st{}.v{}.{} {addr}, {{{list}}}",
+            "st{}.v{}.{} {addr}, {}",
             space.ptx(),
             src.len(),
-            ty.ptx()
+            ty.ptx(),
+            reg_list(src)
         ));
     }
 
     /// `cvta.to.global.u64`: generic address to global window.
     pub fn cvta_to_global(&mut self, a: Reg) -> Reg {
-        let d = self.reg(RegClass::B64);
-        self.inst(format!("cvta.to.global.u64 {d}, {a}"));
-        d
+        self.emit("cvta.to.global.u64", Ty::B64, &[a.into()])
     }
 
     /// `base + index * scale` as a 64-bit address (`mad.wide.u32`), index a `u32`.
@@ -75,9 +64,4 @@ impl KernelBuilder {
         let wide = self.cvt(Ty::U64, Ty::U32, None, offset);
         self.add(Ty::U64, base, wide)
     }
-}
-
-fn addr_inner(addr: &Addr) -> String {
-    let s = addr.to_string();
-    s[1..s.len() - 1].to_string()
 }

@@ -9,6 +9,7 @@ mod ops;
 mod types;
 mod warp;
 
+use types::reg_list;
 pub use types::{
     Addr, Cmp, FloatUnary, Label, MmaFloat, Operand, Reg, RegClass, Round, Shfl, Space, Special, Ty,
 };

@@ -162,6 +162,12 @@ impl fmt::Display for Reg {
     }
 }
 
+/// `{a, b, …}`: a register vector operand (vector loads/stores, `mma`, 16/32-bit packing).
+pub(crate) fn reg_list(regs: &[Reg]) -> String {
+    let names: Vec<String> = regs.iter().map(Reg::to_string).collect();
+    format!("{{{}}}", names.join(", "))
+}
+
 /// A source operand: a register or an immediate.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Operand {

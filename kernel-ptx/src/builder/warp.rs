@@ -1,6 +1,6 @@
 //! Warp-level and tensor-core instructions, barriers and grid dependency control.
 
-use super::{KernelBuilder, MmaFloat, Operand, Reg, RegClass, Shfl};
+use super::{KernelBuilder, MmaFloat, Operand, Reg, RegClass, Shfl, Ty, reg_list};
 
 /// Full-warp member mask for `.sync` instructions.
 pub const FULL_MASK: u32 = 0xffff_ffff;
@@ -13,14 +13,7 @@ impl KernelBuilder {
         b: impl Into<Operand>,
         c: impl Into<Operand>,
     ) -> Reg {
-        let d = self.reg(RegClass::B32);
-        self.inst(format!(
-            "dp4a.s32.s32 {d}, {}, {}, {}",
-            a.into(),
-            b.into(),
-            c.into()
-        ));
-        d
+        self.emit("dp4a.s32.s32", Ty::B32, &[a.into(), b.into(), c.into()])
     }
 
     /// `shfl.sync.mode.b32` over the full warp. `lane` is the xor mask (`Bfly`), the delta
@@ -46,10 +39,10 @@ impl KernelBuilder {
         let d = [0; 4].map(|_| self.reg(RegClass::B32));
         self.inst(format!(
             "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {}, {}, {}, {}",
-            list(&d),
-            list(&a),
-            list(&b),
-            list(&c)
+            reg_list(&d),
+            reg_list(&a),
+            reg_list(&b),
+            reg_list(&c)
         ));
         d
     }
@@ -70,10 +63,10 @@ impl KernelBuilder {
         };
         self.inst(format!(
             "mma.sync.aligned.m16n8k16.row.col.f32.{t}.{t}.f32 {}, {}, {}, {}",
-            list(&d),
-            list(&a),
-            list(&b),
-            list(&c)
+            reg_list(&d),
+            reg_list(&a),
+            reg_list(&b),
+            reg_list(&c)
         ));
         d
     }
@@ -93,14 +86,4 @@ impl KernelBuilder {
             self.inst("griddepcontrol.launch_dependents");
         }
     }
-}
-
-fn list(regs: &[Reg]) -> String {
-    format!(
-        "{{{}}}",
-        regs.iter()
-            .map(Reg::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
