@@ -6,6 +6,7 @@
 
 mod memory;
 mod ops;
+mod params;
 mod types;
 mod warp;
 

@@ -8,7 +8,7 @@
 
 use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Shfl, Space, Special, Ty};
 use crate::kernel_type::div_ceil;
-use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+use crate::{LaunchDims, LaunchGeometry, Param, SmTarget};
 
 const THREADS: u32 = 256;
 const WARPS: u32 = THREADS / 32;
@@ -17,42 +17,18 @@ const ITEMS: u32 = 16;
 /// Elements per stage-1 block.
 pub const CHUNK: u32 = THREADS * ITEMS;
 
-pub const PARAMS_PARTIAL: &[Param] = &[
-    Param {
-        name: "logits",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "part_val",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "part_idx",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "n",
-        kind: ParamKind::U32,
-    },
+pub const PARAMS_PARTIAL: &[Param; 4] = &[
+    Param::ptr("logits"),
+    Param::ptr("part_val"),
+    Param::ptr("part_idx"),
+    Param::u32("n"),
 ];
 
-pub const PARAMS_FINAL: &[Param] = &[
-    Param {
-        name: "part_val",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "part_idx",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "out",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "n",
-        kind: ParamKind::U32,
-    },
+pub const PARAMS_FINAL: &[Param; 4] = &[
+    Param::ptr("part_val"),
+    Param::ptr("part_idx"),
+    Param::ptr("out"),
+    Param::u32("n"),
 ];
 
 /// Number of stage-1 partial results per row (size of the scratch buffers).
@@ -130,14 +106,8 @@ fn block_argmax(b: &mut KernelBuilder, v: Reg, i: Reg, tid: Reg) {
 }
 
 pub fn build_partial(name: &str, target: SmTarget) -> Kernel {
-    let mut b = KernelBuilder::new(name, target);
-    b.max_threads(THREADS);
-    let logits = b.param("logits", ParamKind::Ptr);
-    let part_val = b.param("part_val", ParamKind::Ptr);
-    let part_idx = b.param("part_idx", ParamKind::Ptr);
-    let n = b.param("n", ParamKind::U32);
-    b.griddep_wait();
-    b.griddep_launch_dependents();
+    let (mut b, [logits, part_val, part_idx, n]) =
+        KernelBuilder::entry(name, target, THREADS, PARAMS_PARTIAL);
     let tid = b.mov(Ty::U32, Special::TidX);
     let chunk = b.mov(Ty::U32, Special::CtaidX);
     let row = b.mov(Ty::U32, Special::CtaidY);
@@ -189,14 +159,8 @@ pub fn build_partial(name: &str, target: SmTarget) -> Kernel {
 }
 
 pub fn build_final(name: &str, target: SmTarget) -> Kernel {
-    let mut b = KernelBuilder::new(name, target);
-    b.max_threads(THREADS);
-    let part_val = b.param("part_val", ParamKind::Ptr);
-    let part_idx = b.param("part_idx", ParamKind::Ptr);
-    let out = b.param("out", ParamKind::Ptr);
-    let n = b.param("n", ParamKind::U32);
-    b.griddep_wait();
-    b.griddep_launch_dependents();
+    let (mut b, [part_val, part_idx, out, n]) =
+        KernelBuilder::entry(name, target, THREADS, PARAMS_FINAL);
     let tid = b.mov(Ty::U32, Special::TidX);
     let row = b.mov(Ty::U32, Special::CtaidY);
     let parts_per_row = b.add(Ty::U32, n, CHUNK - 1);

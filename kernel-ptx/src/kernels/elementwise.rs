@@ -6,7 +6,7 @@
 use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Space, Ty};
 use crate::kernel_type::div_ceil;
 use crate::kernels::reduce::global_index;
-use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+use crate::{LaunchDims, LaunchGeometry, Param, SmTarget};
 
 const THREADS: u32 = 256;
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
@@ -18,42 +18,18 @@ pub enum Elementwise {
     Swiglu,
 }
 
-pub const PARAMS_ADD: &[Param] = &[
-    Param {
-        name: "a",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "b",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "out",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "count",
-        kind: ParamKind::U32,
-    },
+pub const PARAMS_ADD: &[Param; 4] = &[
+    Param::ptr("a"),
+    Param::ptr("b"),
+    Param::ptr("out"),
+    Param::u32("count"),
 ];
 
-pub const PARAMS_SWIGLU: &[Param] = &[
-    Param {
-        name: "gate",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "up",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "out",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "count",
-        kind: ParamKind::U32,
-    },
+pub const PARAMS_SWIGLU: &[Param; 4] = &[
+    Param::ptr("gate"),
+    Param::ptr("up"),
+    Param::ptr("out"),
+    Param::u32("count"),
 ];
 
 /// Reads `dims.rows * dims.n` (the `count` argument must equal it).
@@ -73,18 +49,11 @@ pub fn launch(dims: &LaunchDims) -> Result<LaunchGeometry, String> {
 }
 
 pub fn build(name: &str, target: SmTarget, op: Elementwise) -> Kernel {
-    let mut b = KernelBuilder::new(name, target);
-    b.max_threads(THREADS);
-    let (a_name, b_name) = match op {
-        Elementwise::Add => ("a", "b"),
-        Elementwise::Swiglu => ("gate", "up"),
+    let params = match op {
+        Elementwise::Add => PARAMS_ADD,
+        Elementwise::Swiglu => PARAMS_SWIGLU,
     };
-    let pa = b.param(a_name, ParamKind::Ptr);
-    let pb = b.param(b_name, ParamKind::Ptr);
-    let out = b.param("out", ParamKind::Ptr);
-    let count = b.param("count", ParamKind::U32);
-    b.griddep_wait();
-    b.griddep_launch_dependents();
+    let (mut b, [pa, pb, out, count]) = KernelBuilder::entry(name, target, THREADS, params);
     let i = global_index(&mut b, THREADS);
     let outside = b.setp(Cmp::Ge, Ty::U32, i, count);
     let done = b.label("done");

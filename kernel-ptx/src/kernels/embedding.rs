@@ -6,7 +6,7 @@
 
 use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, Round, Space, Special, Ty};
 use crate::kernel_type::div_ceil;
-use crate::{KernelError, LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+use crate::{KernelError, LaunchDims, LaunchGeometry, Param, SmTarget};
 use quant_formats::GgmlType;
 
 const THREADS: u32 = 256;
@@ -21,27 +21,12 @@ pub const FORMATS: [GgmlType; 6] = [
     GgmlType::Q6_K,
 ];
 
-pub const PARAMS: &[Param] = &[
-    Param {
-        name: "table",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "ids",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "out",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "n",
-        kind: ParamKind::U32,
-    },
-    Param {
-        name: "vocab",
-        kind: ParamKind::U32,
-    },
+pub const PARAMS: &[Param; 5] = &[
+    Param::ptr("table"),
+    Param::ptr("ids"),
+    Param::ptr("out"),
+    Param::u32("n"),
+    Param::u32("vocab"),
 ];
 
 /// One gather variant; `new` admits only `FORMATS`.
@@ -100,15 +85,8 @@ impl Embedding {
     }
 
     pub(crate) fn build(&self, name: &str) -> Kernel {
-        let mut b = KernelBuilder::new(name, self.target);
-        b.max_threads(THREADS);
-        let table = b.param("table", ParamKind::Ptr);
-        let ids = b.param("ids", ParamKind::Ptr);
-        let out = b.param("out", ParamKind::Ptr);
-        let n = b.param("n", ParamKind::U32);
-        let vocab = b.param("vocab", ParamKind::U32);
-        b.griddep_wait();
-        b.griddep_launch_dependents();
+        let (mut b, [table, ids, out, n, vocab]) =
+            KernelBuilder::entry(name, self.target, THREADS, PARAMS);
         let tid = b.mov(Ty::U32, Special::TidX);
         let cta = b.mov(Ty::U32, Special::CtaidX);
         let token = b.mov(Ty::U32, Special::CtaidY);

@@ -11,7 +11,7 @@ use crate::builder::{
 };
 use crate::kernel_type::div_ceil;
 use crate::kernels::reduce::{warp_max, warp_sum};
-use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+use crate::{LaunchDims, LaunchGeometry, Param, SmTarget};
 use quant_formats::GgmlType;
 
 /// Threads per block (8 Q8_1 blocks).
@@ -19,23 +19,11 @@ const BLOCK_THREADS: u32 = 256;
 const QK8_1: u32 = GgmlType::Q8_1.block_elems() as u32;
 const Q8_1_BYTES: u32 = GgmlType::Q8_1.block_bytes() as u32;
 
-pub const PARAMS: &[Param] = &[
-    Param {
-        name: "x",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "y",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "m",
-        kind: ParamKind::U32,
-    },
-    Param {
-        name: "k",
-        kind: ParamKind::U32,
-    },
+pub const PARAMS: &[Param; 4] = &[
+    Param::ptr("x"),
+    Param::ptr("y"),
+    Param::u32("m"),
+    Param::u32("k"),
 ];
 
 pub fn launch(dims: &LaunchDims) -> Result<LaunchGeometry, String> {
@@ -54,14 +42,7 @@ pub fn launch(dims: &LaunchDims) -> Result<LaunchGeometry, String> {
 }
 
 pub fn build(name: &str, target: SmTarget) -> Kernel {
-    let mut b = KernelBuilder::new(name, target);
-    b.max_threads(BLOCK_THREADS);
-    let x = b.param("x", ParamKind::Ptr);
-    let y = b.param("y", ParamKind::Ptr);
-    let m = b.param("m", ParamKind::U32);
-    let k = b.param("k", ParamKind::U32);
-    b.griddep_wait();
-    b.griddep_launch_dependents();
+    let (mut b, [x, y, m, k]) = KernelBuilder::entry(name, target, BLOCK_THREADS, PARAMS);
 
     let tid = b.mov(Ty::U32, Special::TidX);
     let ctaid = b.mov(Ty::U32, Special::CtaidX);

@@ -14,58 +14,25 @@ use crate::builder::{
 };
 use crate::kernels::quantize_q8_1::emit_quantize_block;
 use crate::kernels::reduce::block_sum;
-use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+use crate::{LaunchDims, LaunchGeometry, Param, SmTarget};
 
 const THREADS: u32 = 256;
 
-pub const PARAMS: &[Param] = &[
-    Param {
-        name: "x",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "w",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "y",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "n",
-        kind: ParamKind::U32,
-    },
-    Param {
-        name: "eps",
-        kind: ParamKind::F32,
-    },
+pub const PARAMS: &[Param; 5] = &[
+    Param::ptr("x"),
+    Param::ptr("w"),
+    Param::ptr("y"),
+    Param::u32("n"),
+    Param::f32("eps"),
 ];
 
-pub const PARAMS_RESIDUAL: &[Param] = &[
-    Param {
-        name: "x",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "residual",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "w",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "y",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "n",
-        kind: ParamKind::U32,
-    },
-    Param {
-        name: "eps",
-        kind: ParamKind::F32,
-    },
+pub const PARAMS_RESIDUAL: &[Param; 6] = &[
+    Param::ptr("x"),
+    Param::ptr("residual"),
+    Param::ptr("w"),
+    Param::ptr("y"),
+    Param::u32("n"),
+    Param::f32("eps"),
 ];
 
 /// Reads `dims.rows` (rows) and `dims.n` (row length).
@@ -83,83 +50,57 @@ pub fn launch(dims: &LaunchDims) -> Result<LaunchGeometry, String> {
     })
 }
 
-pub fn build(name: &str, target: SmTarget, residual: bool) -> Kernel {
-    let mut b = KernelBuilder::new(name, target);
-    b.max_threads(THREADS);
-    let x = b.param("x", ParamKind::Ptr);
-    let res = residual.then(|| b.param("residual", ParamKind::Ptr));
-    let w = b.param("w", ParamKind::Ptr);
-    let y = b.param("y", ParamKind::Ptr);
-    let n = b.param("n", ParamKind::U32);
-    let eps = b.param("eps", ParamKind::F32);
-    b.griddep_wait();
-    b.griddep_launch_dependents();
-
-    let tid = b.mov(Ty::U32, Special::TidX);
-    let row = b.mov(Ty::U32, Special::CtaidX);
-    let row_start = b.mul(Ty::U32, row, n);
-    let x_row = b.index_addr(x, row_start, 4);
-    let y_row = b.index_addr(y, row_start, 4);
-    let res_row = res.map(|r| b.index_addr(r, row_start, 4));
-
-    let scale = emit_row_scale(&mut b, x_row, res_row, n, tid, eps);
-
-    // Pass 2: y = (v * scale) * w; v re-read (this thread wrote h itself in the fused form).
-    strided_loop(&mut b, tid, n, "scale", |b, col| {
-        let v = match res_row {
-            Some(res_row) => {
-                let ra = b.index_addr(res_row, col, 4);
-                b.ld(Space::Global, Ty::F32, Addr::reg(ra))
-            }
-            None => {
-                let xa = b.index_addr(x_row, col, 4);
-                b.ld(Space::GlobalNc, Ty::F32, Addr::reg(xa))
-            }
-        };
-        let wa = b.index_addr(w, col, 4);
-        let wv = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(wa));
-        let scaled = b.mul(Ty::F32, v, scale);
-        let out = b.mul(Ty::F32, scaled, wv);
-        let ya = b.index_addr(y_row, col, 4);
-        b.st(Space::Global, Ty::F32, Addr::reg(ya), out);
-    });
-    b.ret();
-    b.finish()
+/// The loaded parameters (`res` only in the fused form) and the row this block normalises.
+struct NormRow {
+    res: Option<Reg>,
+    w: Reg,
+    y: Reg,
+    n: Reg,
+    eps: Reg,
+    tid: Reg,
+    row: Reg,
+    row_start: Reg,
+    x_row: Reg,
 }
 
-/// The norm fused with `quantize_q8_1`: `y` is Q8_1 `[rows, n / 32]`, bit-identical to
-/// `rms_norm` followed by `quantize_q8_1` (pass 2 computes each value exactly as `rms_norm`,
-/// then warp w quantises blocks w, w + 8, … of the row).
-pub fn build_q8_1(name: &str, target: SmTarget, residual: bool) -> Kernel {
-    let mut b = KernelBuilder::new(name, target);
-    b.max_threads(THREADS);
-    let x = b.param("x", ParamKind::Ptr);
-    let res = residual.then(|| b.param("residual", ParamKind::Ptr));
-    let w = b.param("w", ParamKind::Ptr);
-    let y = b.param("y", ParamKind::Ptr);
-    let n = b.param("n", ParamKind::U32);
-    let eps = b.param("eps", ParamKind::F32);
-    b.griddep_wait();
-    b.griddep_launch_dependents();
-
+/// Entry prologue of every RMS-norm kernel: parameters, thread and row indices, `&x[row, 0]`.
+fn norm_entry(name: &str, target: SmTarget, residual: bool) -> (KernelBuilder, NormRow) {
+    let (mut b, x, res, [w, y, n, eps]) = if residual {
+        let (b, [x, res, w, y, n, eps]) =
+            KernelBuilder::entry(name, target, THREADS, PARAMS_RESIDUAL);
+        (b, x, Some(res), [w, y, n, eps])
+    } else {
+        let (b, [x, w, y, n, eps]) = KernelBuilder::entry(name, target, THREADS, PARAMS);
+        (b, x, None, [w, y, n, eps])
+    };
     let tid = b.mov(Ty::U32, Special::TidX);
     let row = b.mov(Ty::U32, Special::CtaidX);
     let row_start = b.mul(Ty::U32, row, n);
     let x_row = b.index_addr(x, row_start, 4);
-    let res_row = res.map(|r| b.index_addr(r, row_start, 4));
-    let scale = emit_row_scale(&mut b, x_row, res_row, n, tid, eps);
+    let norm = NormRow {
+        res,
+        w,
+        y,
+        n,
+        eps,
+        tid,
+        row,
+        row_start,
+        x_row,
+    };
+    (b, norm)
+}
 
-    let lane = b.and(Ty::U32, tid, 31u32);
-    let warp = b.shr(Ty::U32, tid, 5u32);
-    let blocks = b.shr(Ty::U32, n, 5u32);
-    let first_block = b.mul(Ty::U32, row, blocks);
-    let qb = b.mov(Ty::U32, warp);
-    let top = b.label("quant");
-    let end = b.label("quant_done");
-    let skip = b.setp(Cmp::Ge, Ty::U32, qb, blocks);
-    b.bra_if(skip, false, &end);
-    b.place(&top);
-    let col = b.mad_lo(Ty::U32, qb, 32u32, lane);
+/// Pass 2 value of column `col`: `(h * scale) * w`, h re-read (this thread wrote it itself in
+/// the fused form).
+fn emit_normed(
+    b: &mut KernelBuilder,
+    x_row: Reg,
+    res_row: Option<Reg>,
+    w: Reg,
+    scale: Reg,
+    col: Reg,
+) -> Reg {
     let v = match res_row {
         Some(res_row) => {
             let ra = b.index_addr(res_row, col, 4);
@@ -173,9 +114,47 @@ pub fn build_q8_1(name: &str, target: SmTarget, residual: bool) -> Kernel {
     let wa = b.index_addr(w, col, 4);
     let wv = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(wa));
     let scaled = b.mul(Ty::F32, v, scale);
-    let out = b.mul(Ty::F32, scaled, wv);
+    b.mul(Ty::F32, scaled, wv)
+}
+
+pub fn build(name: &str, target: SmTarget, residual: bool) -> Kernel {
+    let (mut b, r) = norm_entry(name, target, residual);
+    let y_row = b.index_addr(r.y, r.row_start, 4);
+    let res_row = r.res.map(|res| b.index_addr(res, r.row_start, 4));
+    let scale = emit_row_scale(&mut b, r.x_row, res_row, r.n, r.tid, r.eps);
+
+    strided_loop(&mut b, r.tid, r.n, "scale", |b, col| {
+        let out = emit_normed(b, r.x_row, res_row, r.w, scale, col);
+        let ya = b.index_addr(y_row, col, 4);
+        b.st(Space::Global, Ty::F32, Addr::reg(ya), out);
+    });
+    b.ret();
+    b.finish()
+}
+
+/// The norm fused with `quantize_q8_1`: `y` is Q8_1 `[rows, n / 32]`, bit-identical to
+/// `rms_norm` followed by `quantize_q8_1` (pass 2 computes each value exactly as `rms_norm`,
+/// then warp w quantises blocks w, w + 8, … of the row).
+pub fn build_q8_1(name: &str, target: SmTarget, residual: bool) -> Kernel {
+    let (mut b, r) = norm_entry(name, target, residual);
+    let (tid, n) = (r.tid, r.n);
+    let res_row = r.res.map(|res| b.index_addr(res, r.row_start, 4));
+    let scale = emit_row_scale(&mut b, r.x_row, res_row, n, tid, r.eps);
+
+    let lane = b.and(Ty::U32, tid, 31u32);
+    let warp = b.shr(Ty::U32, tid, 5u32);
+    let blocks = b.shr(Ty::U32, n, 5u32);
+    let first_block = b.mul(Ty::U32, r.row, blocks);
+    let qb = b.mov(Ty::U32, warp);
+    let top = b.label("quant");
+    let end = b.label("quant_done");
+    let skip = b.setp(Cmp::Ge, Ty::U32, qb, blocks);
+    b.bra_if(skip, false, &end);
+    b.place(&top);
+    let col = b.mad_lo(Ty::U32, qb, 32u32, lane);
+    let out = emit_normed(&mut b, r.x_row, res_row, r.w, scale, col);
     let block = b.add(Ty::U32, first_block, qb);
-    emit_quantize_block(&mut b, out, y, block, lane);
+    emit_quantize_block(&mut b, out, r.y, block, lane);
     let next = b.add(Ty::U32, qb, THREADS / 32);
     b.mov_to(qb, next);
     let more = b.setp(Cmp::Lt, Ty::U32, qb, blocks);

@@ -12,38 +12,20 @@
 use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Round, Space, Ty};
 use crate::kernel_type::div_ceil;
 use crate::kernels::reduce::global_index;
-use crate::{LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
+use crate::{LaunchDims, LaunchGeometry, Param, SmTarget};
 
 const THREADS: u32 = 256;
 /// 2*pi split as `HI + LO` with `HI` the nearest f32.
 const TWO_PI_HI: f32 = 6.283_185_5;
 const TWO_PI_LO: f32 = -1.748_455_5e-7;
 
-pub const PARAMS: &[Param] = &[
-    Param {
-        name: "x",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "pos",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "inv_freq",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "tokens",
-        kind: ParamKind::U32,
-    },
-    Param {
-        name: "heads",
-        kind: ParamKind::U32,
-    },
-    Param {
-        name: "head_dim",
-        kind: ParamKind::U32,
-    },
+pub const PARAMS: &[Param; 6] = &[
+    Param::ptr("x"),
+    Param::ptr("pos"),
+    Param::ptr("inv_freq"),
+    Param::u32("tokens"),
+    Param::u32("heads"),
+    Param::u32("head_dim"),
 ];
 
 /// Reads `dims.rows` (tokens), `dims.n` (heads) and `dims.k` (head_dim, even).
@@ -65,16 +47,8 @@ pub fn launch(dims: &LaunchDims) -> Result<LaunchGeometry, String> {
 }
 
 pub fn build(name: &str, target: SmTarget, neox: bool) -> Kernel {
-    let mut b = KernelBuilder::new(name, target);
-    b.max_threads(THREADS);
-    let x = b.param("x", ParamKind::Ptr);
-    let pos = b.param("pos", ParamKind::Ptr);
-    let inv_freq = b.param("inv_freq", ParamKind::Ptr);
-    let tokens = b.param("tokens", ParamKind::U32);
-    let heads = b.param("heads", ParamKind::U32);
-    let head_dim = b.param("head_dim", ParamKind::U32);
-    b.griddep_wait();
-    b.griddep_launch_dependents();
+    let (mut b, [x, pos, inv_freq, tokens, heads, head_dim]) =
+        KernelBuilder::entry(name, target, THREADS, PARAMS);
 
     let gid = global_index(&mut b, THREADS);
     let half = b.shr(Ty::U32, head_dim, 1u32);
