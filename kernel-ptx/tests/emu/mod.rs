@@ -802,59 +802,28 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
                 "u16" => "u32",
                 _ => "s32",
             };
+            // `a op b` on the signed (sign-extended) or the unsigned (masked) reading.
+            let int = |on_signed: fn(i64, i64) -> i64, on_unsigned: fn(u64, u64) -> u64| {
+                if signed {
+                    on_signed(sext(a, ty), sext(b, ty)) as u64
+                } else {
+                    on_unsigned(mask(a, ty), mask(b, ty))
+                }
+            };
             let (v, out_ty) = match (op, parts.get(1).copied()) {
-                ("mul", Some("wide")) => {
-                    let p = if signed {
-                        (sext(a, ty) * sext(b, ty)) as u64
-                    } else {
-                        mask(a, ty) * mask(b, ty)
-                    };
-                    (p, wide_ty(ty))
-                }
-                ("mad", Some("wide")) => {
-                    let p = if signed {
-                        (sext(a, ty) * sext(b, ty)) as u64
-                    } else {
-                        mask(a, ty) * mask(b, ty)
-                    };
-                    (p.wrapping_add(rd(t, 3)), wide_ty(ty))
-                }
+                ("mul", Some("wide")) => (int(|x, y| x * y, |x, y| x * y), wide_ty(ty)),
+                ("mad", Some("wide")) => (
+                    int(|x, y| x * y, |x, y| x * y).wrapping_add(rd(t, 3)),
+                    wide_ty(ty),
+                ),
                 ("mul", _) => (a.wrapping_mul(b), ty),
                 ("mad", _) => (a.wrapping_mul(b).wrapping_add(rd(t, 3)), ty),
                 ("add", _) => (a.wrapping_add(b), ty),
                 ("sub", _) => (a.wrapping_sub(b), ty),
-                ("div", _) => (
-                    if signed {
-                        (sext(a, ty) / sext(b, ty)) as u64
-                    } else {
-                        mask(a, ty) / mask(b, ty)
-                    },
-                    ty,
-                ),
-                ("rem", _) => (
-                    if signed {
-                        (sext(a, ty) % sext(b, ty)) as u64
-                    } else {
-                        mask(a, ty) % mask(b, ty)
-                    },
-                    ty,
-                ),
-                ("min", _) => (
-                    if signed {
-                        sext(a, ty).min(sext(b, ty)) as u64
-                    } else {
-                        mask(a, ty).min(mask(b, ty))
-                    },
-                    ty,
-                ),
-                ("max", _) => (
-                    if signed {
-                        sext(a, ty).max(sext(b, ty)) as u64
-                    } else {
-                        mask(a, ty).max(mask(b, ty))
-                    },
-                    ty,
-                ),
+                ("div", _) => (int(|x, y| x / y, |x, y| x / y), ty),
+                ("rem", _) => (int(|x, y| x % y, |x, y| x % y), ty),
+                ("min", _) => (int(i64::min, u64::min), ty),
+                ("max", _) => (int(i64::max, u64::max), ty),
                 ("shl", _) => (if b >= u64::from(width(ty)) { 0 } else { a << b }, ty),
                 ("shr", _) => {
                     let s = b.min(u64::from(width(ty)) - 1);
