@@ -32,6 +32,9 @@ const WARP: u32 = 32;
 /// Most activation columns one launch handles.
 pub const MAX_M: u8 = 8;
 
+/// Most accumulators (columns × rows × weight matrices) for which the K loop is unrolled twice.
+const MAX_UNROLLED_ACCUMULATORS: usize = 16;
+
 pub const PARAMS: &[Param] = &[
     Param {
         name: "w",
@@ -317,27 +320,52 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     b.griddep_wait();
     b.griddep_launch_dependents();
 
-    let loop_top = b.label("kbx_loop");
+    // The K loop, unrolled twice when the accumulators leave registers for it (ptxas spills
+    // the fused M = 8 two-row Q4_K otherwise), so both visits' loads are in flight before
+    // their dots: `kbx_pair` takes visits kbx and kbx + step while both exist, `kbx_last` a
+    // lone last one. Each accumulator adds its partials in kbx order either way, so a
+    // column's result does not depend on M.
+    let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
+        let x_blocks: Vec<Reg> = x_cols
+            .iter()
+            .map(|&col| b.index_addr(col, kbx, x_block_stride))
+            .collect();
+        for (i, &w_row) in w_rows.iter().enumerate() {
+            let w_block = b.index_addr(w_row, kbx, block_bytes);
+            let partial = imp.emit_vec_dot(b, w_block, &x_blocks, kqs);
+            for (j, p) in partial.into_iter().enumerate() {
+                let sum = b.add(Ty::F32, acc[j][i], p);
+                b.mov_to(acc[j][i], sum);
+            }
+        }
+    };
+    let loop_top = b.label("kbx_pair");
+    let last = b.label("kbx_last");
     let loop_end = b.label("kbx_done");
     let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
     b.bra_if(nothing, false, &loop_end);
-    b.place(&loop_top);
-    let x_blocks: Vec<Reg> = x_cols
-        .iter()
-        .map(|&col| b.index_addr(col, kbx, x_block_stride))
-        .collect();
-    for (i, &w_row) in w_rows.iter().enumerate() {
-        let w_block = b.index_addr(w_row, kbx, block_bytes);
-        let partial = imp.emit_vec_dot(&mut b, w_block, &x_blocks, kqs);
-        for (j, p) in partial.into_iter().enumerate() {
-            let sum = b.add(Ty::F32, acc[j][i], p);
-            b.mov_to(acc[j][i], sum);
-        }
+    if m * w_rows.len() > MAX_UNROLLED_ACCUMULATORS {
+        b.place(&loop_top);
+        accumulate(&mut b, kbx);
+        let next = b.add(Ty::U32, kbx, blocks_per_iter);
+        b.mov_to(kbx, next);
+        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
+        b.bra_if(more, false, &loop_top);
+    } else {
+        b.place(&loop_top);
+        let second = b.add(Ty::U32, kbx, blocks_per_iter);
+        let only_one = b.setp(Cmp::Ge, Ty::U32, second, blocks_per_row);
+        b.bra_if(only_one, false, &last);
+        accumulate(&mut b, kbx);
+        accumulate(&mut b, second);
+        let next = b.add(Ty::U32, second, blocks_per_iter);
+        b.mov_to(kbx, next);
+        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
+        b.bra_if(more, false, &loop_top);
+        b.bra(&loop_end);
+        b.place(&last);
+        accumulate(&mut b, kbx);
     }
-    let next = b.add(Ty::U32, kbx, blocks_per_iter);
-    b.mov_to(kbx, next);
-    let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
-    b.bra_if(more, false, &loop_top);
     b.place(&loop_end);
 
     let lane = b.and(Ty::U32, tid, WARP - 1);

@@ -12,7 +12,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use gpu_runtime::{Gpu, GpuError, GpuOptions, kernel_args};
-use kernel_ptx::{LaunchDims, gemv_formats, select_matvec};
+use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec};
 use quant_formats::GgmlType;
 
 use super::copy_bandwidth::{self, CopyBandwidth};
@@ -48,7 +48,27 @@ pub struct KernelsArgs {
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     pub device: usize,
+    /// Also time every `warps × rows` geometry of `SWEEP_GEOMETRIES` per format, matrix and M,
+    /// and print the fastest next to the selected one.
+    #[arg(long)]
+    pub sweep: bool,
 }
+
+/// `(warps, rows)` per block tried by `--sweep`.
+const SWEEP_GEOMETRIES: [(u8, u8); 12] = [
+    (1, 1),
+    (1, 2),
+    (1, 4),
+    (2, 1),
+    (2, 2),
+    (2, 4),
+    (4, 1),
+    (4, 2),
+    (4, 4),
+    (8, 1),
+    (8, 2),
+    (8, 4),
+];
 
 fn parse_format(name: &str) -> Result<GgmlType, String> {
     let formats = gemv_formats();
@@ -135,9 +155,18 @@ pub fn run(args: &KernelsArgs) -> anyhow::Result<()> {
     let copy_bw = copy.bytes_per_s();
 
     let mut rows = Vec::new();
+    let mut swept = Vec::new();
     let mut failures = Vec::new();
     for &format in &formats {
-        bench_format(&gpu, args, format, &shapes, &mut rows, &mut failures);
+        bench_format(
+            &gpu,
+            args,
+            format,
+            &shapes,
+            &mut rows,
+            &mut swept,
+            &mut failures,
+        );
     }
     println!();
     println!("## Launches");
@@ -162,6 +191,12 @@ pub fn run(args: &KernelsArgs) -> anyhow::Result<()> {
         println!("## Summary: % of copy bandwidth at M=1");
         println!();
         print!("{}", report::summary_table(&rows, copy_bw));
+    }
+    if args.sweep {
+        println!();
+        println!("## Geometry sweep");
+        println!();
+        print!("{}", report::sweep_table(&rows, &swept, copy_bw));
     }
     if !failures.is_empty() {
         bail!("{} failed: {}", failures.len(), failures.join("; "));
@@ -189,6 +224,7 @@ fn bench_format(
     format: GgmlType,
     shapes: &[MatrixShape],
     rows: &mut Vec<Measurement>,
+    swept: &mut Vec<Measurement>,
     failures: &mut Vec<String>,
 ) {
     let mut fail = |what: String| {
@@ -202,7 +238,11 @@ fn bench_format(
     for &shape in shapes {
         for &m in &args.m {
             let label = format!("{format} {} {} M={m}", shape.name, shape.dims());
-            match bench_one(gpu, args, &pool, shape, m) {
+            let selected = select_matvec(format, m, &gpu.profile().lite());
+            match selected
+                .map_err(anyhow::Error::from)
+                .and_then(|k| bench_one(gpu, args, &pool, shape, k))
+            {
                 Ok(row) => {
                     eprintln!(
                         "{label}: {:.2} µs, {:.0} GB/s",
@@ -215,6 +255,27 @@ fn bench_format(
                     rows.push(row);
                 }
                 Err(e) => fail(format!("{label}: {e:#}")),
+            }
+            if !args.sweep {
+                continue;
+            }
+            for (warps, rows_per_block) in SWEEP_GEOMETRIES {
+                let label = format!("{label} w{warps} r{rows_per_block}");
+                let target = SmTarget::for_compute_capability(
+                    gpu.profile().compute_capability.0,
+                    gpu.profile().compute_capability.1,
+                );
+                let kernel = target
+                    .context("no PTX target for this device")
+                    .and_then(|t| Ok(Gemv::new(format, m as u8, warps, rows_per_block, t)?));
+                match kernel.and_then(|k| bench_one(gpu, args, &pool, shape, KernelType::Gemv(k))) {
+                    Ok(row) if row.outputs_finite => {
+                        eprintln!("{label}: {:.2} µs", row.median_us);
+                        swept.push(row);
+                    }
+                    Ok(_) => fail(format!("{label}: non-finite outputs")),
+                    Err(e) => fail(format!("{label}: {e:#}")),
+                }
             }
         }
     }
@@ -247,10 +308,13 @@ fn bench_one(
     args: &KernelsArgs,
     pool: &WeightPool,
     shape: MatrixShape,
-    m: u32,
+    kernel: KernelType,
 ) -> anyhow::Result<Measurement> {
     let format = pool.format;
-    let kernel = select_matvec(format, m, &gpu.profile().lite())?;
+    let m = match &kernel {
+        KernelType::Gemv(g) => u32::from(g.m()),
+        other => bail!("bench kernels times gemv kernels only, not {other:?}"),
+    };
     let traffic = Traffic::gemv(format, shape, m)?;
     let copies = pool.copies(usize::try_from(traffic.weights)?)?;
     let x = gpu.upload(&activations(format, m, shape.k, u64::from(m))?)?;

@@ -119,6 +119,42 @@ pub fn summary_table(rows: &[Measurement], copy_bytes_per_s: f64) -> String {
     })
 }
 
+/// Per (format, matrix, M): the selected kernel's median and the fastest swept geometry's, with
+/// each one's % of copy bandwidth.
+pub fn sweep_table(
+    selected: &[Measurement],
+    swept: &[Measurement],
+    copy_bytes_per_s: f64,
+) -> String {
+    let mut out = String::from(
+        "| format | matrix | N×K | M | selected | µs | % copy BW | fastest swept | µs | % copy BW |\n\
+         |---|---|---|---:|---|---:|---:|---|---:|---:|\n",
+    );
+    for s in selected {
+        let best = swept
+            .iter()
+            .filter(|r| r.format == s.format && r.shape == s.shape && r.m == s.m)
+            .min_by(|a, b| a.median_us.total_cmp(&b.median_us));
+        let Some(best) = best else { continue };
+        let pct = |r: &Measurement| 100.0 * r.bytes_per_s() / copy_bytes_per_s;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {:.2} | {:.1} |",
+            s.format,
+            s.shape.name,
+            s.shape.dims(),
+            s.m,
+            s.kernel,
+            s.median_us,
+            pct(s),
+            best.kernel,
+            best.median_us,
+            pct(best)
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,20 +1,22 @@
-//! Q4_K and Q5_K × Q8_1, as ggml-cuda's `vec_dot_q{4,5}_K_q8_1` with
-//! `vec_dot_q{4,5}_K_q8_1_impl_vmmq` (ggml/src/ggml-cuda/vecdotq.cuh). VDR 2, QI 32: sixteen
-//! threads share a block, `iqs` = 0, 2, .., 30.
+//! Q4_K and Q5_K × Q8_1, the maths of ggml-cuda's `vec_dot_q{4,5}_K_q8_1` with
+//! `vec_dot_q{4,5}_K_q8_1_impl_vmmq` (ggml/src/ggml-cuda/vecdotq.cuh), with a wider thread
+//! slice: VDR 4, QI 32, so eight threads share a block, `iqs` = 0, 4, .., 28, and each reads
+//! one whole 16-byte chunk of `qs` with one `ld.global.nc.v4` (ggml reads two 4-byte words).
 //!
 //! `block_q4_K` (144 bytes): `dm = {d, dmin}` at 0, `scales[12]` at 4, `qs[128]` at 16.
 //! `block_q5_K` (176 bytes): the same plus `qh[32]` at 16, `qs` at 48.
-//! Thread `iqs` takes chunk `j = iqs / 8` of 64 elements (`bq8_offset = 2j`) and quarter
-//! `t = (iqs / 2) % 4`: `qs` words `8j + t` and `8j + t + 4` (elements `64j + 4t + 0..4` and
-//! `+16`, low nibble for sub-block `2j`, high nibble for `2j + 1`), dotted with words `t` and
-//! `t + 4` of Q8_1 blocks `2j` and `2j + 1`:
+//! Both sizes are multiples of 16, so `qs` (and `qh`) chunks are 16-byte aligned when the
+//! tensor base is. Thread `iqs` takes chunk `j = iqs / 8` of 64 elements (`qs` bytes
+//! `32j .. 32j + 32`) and half `h = (iqs / 4) % 2`: `qs` words `8j + 4h .. 8j + 4h + 4`
+//! (elements `64j + 16h + 0..16`, low nibble for sub-block `2j`, high nibble for `2j + 1`),
+//! dotted with words `4h .. 4h + 4` of Q8_1 blocks `2j` and `2j + 1`:
 //! `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)`, result
-//! `d * sumf_d - dmin * sumf_m`. Q5_K's fifth bits come from `qh` words `t`, `t + 4`, bit
+//! `d * sumf_d - dmin * sumf_m`. Q5_K's fifth bits come from `qh` words `4h .. 4h + 4`, bit
 //! `2j + i` of each byte.
 
-use crate::builder::{Addr, Cmp, KernelBuilder, Reg, Space, Ty};
+use crate::builder::{Addr, Cmp, KernelBuilder, Operand, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, dp4a0, f16_at, half2_at, int_b4, offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, f16_at, half2_at, int_b4, offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -40,6 +42,8 @@ const SCALES: i64 = 4;
 /// ggml's `QR4_K` / `QR5_K`: sub-blocks (Q8_1 blocks) one thread's words meet.
 const QR: u32 = 2;
 const ONES: u32 = 0x0101_0101;
+/// Words of `qs` (and of `qh`) one thread reads per block visit: one 16-byte chunk.
+const WORDS: u32 = 4;
 
 /// A `u16` at `addr`, zero-extended to u32.
 fn u16_at(b: &mut KernelBuilder, addr: Addr) -> Reg {
@@ -94,7 +98,7 @@ impl GemvFormat for AffineK {
     }
 
     fn vdr(&self) -> u32 {
-        2
+        WORDS
     }
 
     fn emit_vec_dot(
@@ -106,39 +110,50 @@ impl GemvFormat for AffineK {
     ) -> Vec<Reg> {
         let j = b.shr(Ty::U32, iqs, 3u32);
         let bq8_offset = b.shl(Ty::U32, j, 1u32);
-        let t = bits(b, iqs, 1, 3);
-        let t4 = b.shl(Ty::U32, t, 2u32);
-        // q offset = 16 * bq8_offset + 4 * t = 32 * j + 4 * t
+        // h16 = 16 * h: the chunk's byte offset inside the 32 bytes of j (and inside qh, and
+        // the activation words' offset inside a Q8_1 block's qs).
+        let h16 = b.shl(Ty::U32, iqs, 2u32);
+        let h16 = b.and(Ty::U32, h16, 16u32);
+        // q offset = 32 * j + 16 * h
         let j32 = b.shl(Ty::U32, j, 5u32);
-        let q_off = b.add(Ty::U32, j32, t4);
+        let q_off = b.add(Ty::U32, j32, h16);
         let w_q = offset_addr(b, w_block, q_off);
-        let vl = [
-            int_b4(b, Addr::reg_off(w_q, self.qs)),
-            int_b4(b, Addr::reg_off(w_q, self.qs + 16)),
-        ];
+        let vl = b.ld_vec(
+            Space::GlobalNcNoAllocate,
+            Ty::B32,
+            WORDS as usize,
+            Addr::reg_off(w_q, self.qs),
+        );
         let vh = self.qh.map(|qh| {
-            let w_h = offset_addr(b, w_block, t4);
-            [0i64, 16].map(|off| {
-                let h = int_b4(b, Addr::reg_off(w_h, qh + off));
-                b.shr(Ty::U32, h, bq8_offset)
-            })
+            let w_h = offset_addr(b, w_block, h16);
+            b.ld_vec(
+                Space::GlobalNcNoAllocate,
+                Ty::B32,
+                WORDS as usize,
+                Addr::reg_off(w_h, qh),
+            )
+            .into_iter()
+            .map(|h| b.shr(Ty::U32, h, bq8_offset))
+            .collect::<Vec<_>>()
         });
         let [sc0, sc1, m0, m1] = scales_and_mins(b, w_block, j);
         let (sc, m) = ([sc0, sc1], [m0, m1]);
-        // v[i] = (quants of sub-block 2j + i in words 0 and 1)
-        let v: Vec<[Reg; 2]> = (0..QR)
+        // v[i][w] = quants of sub-block 2j + i in word w
+        let v: Vec<Vec<Reg>> = (0..QR)
             .map(|i| {
-                [0usize, 1].map(|w| {
-                    let low = bits(b, vl[w], 4 * i, 0x0F0F_0F0F);
-                    match vh {
-                        None => low,
-                        Some(vh) => {
-                            let h = bits(b, vh[w], i, ONES);
-                            let h = b.shl(Ty::U32, h, 4u32);
-                            b.or(Ty::U32, low, h)
+                (0..WORDS as usize)
+                    .map(|w| {
+                        let low = bits(b, vl[w], 4 * i, 0x0F0F_0F0F);
+                        match &vh {
+                            None => low,
+                            Some(vh) => {
+                                let h = bits(b, vh[w], i, ONES);
+                                let h = b.shl(Ty::U32, h, 4u32);
+                                b.or(Ty::U32, low, h)
+                            }
                         }
-                    }
-                })
+                    })
+                    .collect()
             })
             .collect();
         let (d, dmin) = half2_at(b, Addr::reg(w_block));
@@ -148,23 +163,18 @@ impl GemvFormat for AffineK {
             .iter()
             .map(|&x_block| {
                 let xb = offset_addr(b, x_block, x_blocks_off);
-                let xw = offset_addr(b, xb, t4);
+                let xw = offset_addr(b, xb, h16);
                 let mut sums: Option<(Reg, Reg)> = None;
-                for (i, [v0, v1]) in v.iter().copied().enumerate() {
+                for (i, vi) in v.iter().enumerate() {
                     let block = i64::from(Q8_1_BYTES) * i as i64;
                     let d8 = f16_at(b, Addr::reg_off(xb, block));
-                    let u0 = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
-                    let u1 = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS + 16));
-                    // Q4_K adds word 0 first, Q5_K word 1; the integer sums are equal.
-                    let (dot, sum_u) = if self.qh.is_none() {
-                        let dot = dp4a0(b, v0, u0);
-                        let sum_u = dp4a0(b, ONES, u0);
-                        (b.dp4a(v1, u1, dot), b.dp4a(ONES, u1, sum_u))
-                    } else {
-                        let dot = dp4a0(b, v1, u1);
-                        let sum_u = dp4a0(b, ONES, u1);
-                        (b.dp4a(v0, u0, dot), b.dp4a(ONES, u0, sum_u))
-                    };
+                    let mut dot = Operand::Int(0);
+                    let mut sum_u = Operand::Int(0);
+                    for (w, &vw) in vi.iter().enumerate() {
+                        let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS + 4 * w as i64));
+                        dot = b.dp4a(vw, u, dot).into();
+                        sum_u = b.dp4a(ONES, u, sum_u).into();
+                    }
                     let dot_sc = b.mul(Ty::S32, dot, sc[i]);
                     let fd = to_f32(b, dot_sc);
                     let term_d = b.mul(Ty::F32, d8, fd);

@@ -27,6 +27,12 @@ impl GemvFormat for Q8_0 {
         2
     }
 
+    /// Four rows per block: the fastest geometry over M = 1 and 8 at the Llama-3-8B shapes
+    /// (docs/gemv-tuning.md).
+    fn default_geometry(&self) -> (u8, u8) {
+        (4, 4)
+    }
+
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
