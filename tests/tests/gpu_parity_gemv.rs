@@ -11,11 +11,10 @@
 use gpu_runtime::{DeviceBytes, Gpu, GuardedBuffer, kernel_args};
 use kernel_ptx::{GpuProfileLite, KernelType, LaunchDims, select_gate_up_swiglu, select_matvec};
 use quant_formats::{GgmlType, QuantizedActivation, quantize_row, vec_dot_row};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use tests::parity::{GUARD, gpu, nmse, random_values};
 
-/// Guard elements before and after every output.
-const GUARD: usize = 256;
 /// Normalised MSE bound: the oracle computes the same per-block products, so only f32
 /// summation order (and ex2.approx in SwiGLU) differs.
 const MAX_NMSE: f64 = 1e-8;
@@ -28,20 +27,6 @@ struct Case {
     k: usize,
     m: usize,
     gate_up_swiglu: bool,
-}
-
-/// Seeded values in `±[0.05, 1)`: never zero, both signs.
-fn random_values(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
-    (0..len)
-        .map(|_| {
-            let magnitude = rng.random_range(0.05f32..1.0);
-            if rng.random::<bool>() {
-                magnitude
-            } else {
-                -magnitude
-            }
-        })
-        .collect()
 }
 
 /// `[n, k]` weights quantised row by row into `format`.
@@ -66,16 +51,6 @@ fn reference(format: GgmlType, w: &[u8], n: usize, acts: &[QuantizedActivation])
 
 fn silu_times(gate: f32, up: f32) -> f32 {
     gate / (1.0 + (-gate).exp()) * up
-}
-
-/// `sum (got - want)^2 / sum want^2`, as test-backend-ops' `nmse`.
-fn nmse(got: &[f32], want: &[f32]) -> f64 {
-    let (mut err, mut norm) = (0.0f64, 0.0f64);
-    for (&g, &w) in got.iter().zip(want) {
-        err += (f64::from(g) - f64::from(w)).powi(2);
-        norm += f64::from(w).powi(2);
-    }
-    err / norm
 }
 
 /// The activation bytes the kernel reads for `format` (Q8_1 blocks or f32) and the oracle's
@@ -229,7 +204,7 @@ fn ragged_ks(format: GgmlType) -> [usize; 2] {
 
 /// Every M in 1..=8 over the ragged N values, both ragged K, and the fused kernel at a few M.
 fn parity_for_format(format: GgmlType) {
-    let gpu = Gpu::new(0).expect("a CUDA device (this test is ignored without one)");
+    let gpu = gpu();
     let ns = [1usize, 5, 7, 13, 33, 4097];
     let ks = ragged_ks(format);
     let mut seed = 1u64;
@@ -308,7 +283,7 @@ gemv_parity_tests! {
 #[test]
 #[ignore = "needs a CUDA device"]
 fn gate_up_swiglu_equals_gemv_then_swiglu_bit_for_bit() {
-    let gpu = Gpu::new(0).expect("a CUDA device (this test is ignored without one)");
+    let gpu = gpu();
     let (format, n, k, m) = (GgmlType::Q4_K, 4097usize, 3 * 256usize, 3usize);
     let mut rng = ChaCha8Rng::seed_from_u64(0x5_11u64);
     let gate = gpu
