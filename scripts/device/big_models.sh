@@ -2,8 +2,7 @@
 # On the GPU machine (16 cores, 64 GiB disk): make the 1b and 8b test models with the bundled
 # `realizar make-model` and read each back with `realizar info`, which checks shapes and types.
 #
-#   bash scripts/device/big_models.sh      # after target/device/run.sh has unpacked nothing: this
-#                                          # unpacks the bundle itself
+#   bash scripts/device/big_models.sh      # needs target/device (cargo xtask device-bundle)
 #
 # Writes $OUT/big-models.log (timings, sizes, the head and totals of each `info`).
 set -u -o pipefail
@@ -21,12 +20,12 @@ failed=0
 
 make_and_check() { # arch preset dtype format path
   local start rc
-  start=$(date +%s.%N)
+  start=$SECONDS
   (cd "$repo" && "$realizar" make-model --arch "$1" --preset "$2" --dtype "$3" --format "$4" \
       --out "$5" --seed 1 --vocab-dir "$repo/fixtures/vocab") >>"$log" 2>&1
   rc=$?
-  printf '== make-model %s %s %s %s: exit %d, %.1f s, %s\n' "$1" "$2" "$3" "$4" "$rc" \
-    "$(echo "$(date +%s.%N) - $start" | bc)" "$(du -sh "$5" 2>/dev/null | cut -f1)" | tee -a "$log"
+  printf '== make-model %s %s %s %s: exit %d, %d s, %s\n' "$1" "$2" "$3" "$4" "$rc" \
+    "$((SECONDS - start))" "$(du -sh "$5" 2>/dev/null | cut -f1)" | tee -a "$log"
   [ "$rc" -eq 0 ] || { failed=1; return; }
   "$realizar" info "$5" >"$work/info.txt" 2>&1
   rc=$?
