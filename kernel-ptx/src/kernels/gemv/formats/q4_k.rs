@@ -42,7 +42,9 @@ const SCALES: i64 = 4;
 /// ggml's `QR4_K` / `QR5_K`: sub-blocks (Q8_1 blocks) one thread's words meet.
 const QR: u32 = 2;
 const ONES: u32 = 0x0101_0101;
-/// Words of `qs` (and of `qh`) one thread reads per block visit: one 16-byte chunk.
+/// Words of `qs` (and of `qh`) one thread reads per block visit: 4 (one 16-byte chunk) or 8
+/// (two, the whole 32 bytes of `qs` chunk j). 8 measured 0–7 % faster at M = 1 and 25 %
+/// slower at M = 8 (docs/gemv-tuning.md).
 const WORDS: u32 = 4;
 
 /// A `u16` at `addr`, zero-extended to u32.
@@ -101,6 +103,12 @@ impl GemvFormat for AffineK {
         WORDS
     }
 
+    /// One warp, two rows: as fast as four warps at M = 1 and faster at M = 8
+    /// (docs/gemv-tuning.md).
+    fn default_geometry(&self) -> (u8, u8) {
+        (1, 2)
+    }
+
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
@@ -110,31 +118,41 @@ impl GemvFormat for AffineK {
     ) -> Vec<Reg> {
         let j = b.shr(Ty::U32, iqs, 3u32);
         let bq8_offset = b.shl(Ty::U32, j, 1u32);
-        // h16 = 16 * h: the chunk's byte offset inside the 32 bytes of j (and inside qh, and
-        // the activation words' offset inside a Q8_1 block's qs).
+        // h16: the thread's first byte inside the 32 bytes of chunk j (and inside qh, and the
+        // activation words' offset inside a Q8_1 block's qs): 16 * ((iqs / 4) % 2), 0 for 8 words.
         let h16 = b.shl(Ty::U32, iqs, 2u32);
-        let h16 = b.and(Ty::U32, h16, 16u32);
-        // q offset = 32 * j + 16 * h
+        let h16 = b.and(Ty::U32, h16, 31u32);
+        // q offset = 32 * j + h16
         let j32 = b.shl(Ty::U32, j, 5u32);
         let q_off = b.add(Ty::U32, j32, h16);
         let w_q = offset_addr(b, w_block, q_off);
-        let vl = b.ld_vec(
-            Space::GlobalNcNoAllocate,
-            Ty::B32,
-            WORDS as usize,
-            Addr::reg_off(w_q, self.qs),
-        );
+        let chunks = 0..i64::from(WORDS / 4);
+        let vl: Vec<Reg> = chunks
+            .clone()
+            .flat_map(|c| {
+                b.ld_vec(
+                    Space::GlobalNcNoAllocate,
+                    Ty::B32,
+                    4,
+                    Addr::reg_off(w_q, self.qs + 16 * c),
+                )
+            })
+            .collect();
         let vh = self.qh.map(|qh| {
             let w_h = offset_addr(b, w_block, h16);
-            b.ld_vec(
-                Space::GlobalNcNoAllocate,
-                Ty::B32,
-                WORDS as usize,
-                Addr::reg_off(w_h, qh),
-            )
-            .into_iter()
-            .map(|h| b.shr(Ty::U32, h, bq8_offset))
-            .collect::<Vec<_>>()
+            chunks
+                .flat_map(|c| {
+                    b.ld_vec(
+                        Space::GlobalNcNoAllocate,
+                        Ty::B32,
+                        4,
+                        Addr::reg_off(w_h, qh + 16 * c),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| b.shr(Ty::U32, h, bq8_offset))
+                .collect::<Vec<_>>()
         });
         let [sc0, sc1, m0, m1] = scales_and_mins(b, w_block, j);
         let (sc, m) = ([sc0, sc1], [m0, m1]);
