@@ -45,7 +45,7 @@ pub fn config_json(
         "head_dim": dims.head_dim,
         "hidden_act": "silu",
         "max_position_embeddings": dims.context_length,
-        "rms_norm_eps": dims.rms_eps,
+        "rms_norm_eps": shortest_f64(dims.rms_eps),
         "rope_theta": dims.rope_theta,
         "rope_scaling": rope_scaling,
         "tie_word_embeddings": dims.tied_embeddings,
@@ -78,4 +78,22 @@ pub fn generation_config_json(tokens: SpecialTokens) -> Value {
         "eos_token_id": tokens.eos,
         "do_sample": false,
     })
+}
+
+/// The f64 whose shortest decimal equals the f32's (`1e-5_f32` → `1e-5`, not `9.99999974e-6`),
+/// as Hugging Face writes these fields.
+fn shortest_f64(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shortest_f64;
+
+    #[test]
+    fn f32_fields_are_written_as_their_shortest_decimal() {
+        assert_eq!(shortest_f64(1e-5), 1e-5);
+        assert_eq!(shortest_f64(1e-6), 1e-6);
+        assert_eq!(shortest_f64(500000.0), 500000.0);
+    }
 }
