@@ -40,22 +40,48 @@ pub trait GemvFormat: Sync {
     /// `qi / vdr` threads share one block; it must be a power of two.
     fn vdr(&self) -> u32;
 
+    /// True when `emit_vec_dot` honours [`WeightSource::Shared`], so the body may stage this
+    /// format's rows through shared memory.
+    fn stages_weights(&self) -> bool {
+        false
+    }
+
     /// Default `(warps, rows per block)`, the same for every M so results are batch-invariant.
     fn default_geometry(&self) -> (u8, u8) {
         (4, 2)
     }
 
     /// Emits the partial dot product of words `iqs .. iqs + vdr` of the weight block at
-    /// `w_block` (global u64 address) with each column's activations. `x_blocks[j]` is the
+    /// `w_block` (a u64 address in the space `src` names) with each column's activations. `x_blocks[j]` is the
     /// address of column j's activations covering this weight block. Weights are loaded once
     /// and reused for every column. Returns one f32 per column.
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg>;
+}
+
+/// Where the weight block handed to [`GemvFormat::emit_vec_dot`] lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightSource {
+    /// Global memory, read through the non-coherent path the format chooses.
+    Global,
+    /// A shared-memory tile the body staged (a 64-bit shared-window address).
+    Shared,
+}
+
+impl WeightSource {
+    /// `global` for [`WeightSource::Global`], `.shared` for a staged tile.
+    pub fn space(self, global: Space) -> Space {
+        match self {
+            WeightSource::Global => global,
+            WeightSource::Shared => Space::Shared,
+        }
+    }
 }
 
 /// The gemv implementation for `ty`, if one exists.
@@ -86,22 +112,38 @@ pub fn int_b4(b: &mut KernelBuilder, addr: Addr) -> Reg {
     b.ld(Space::GlobalNc, Ty::B32, addr)
 }
 
-/// ggml's `get_int_b2`: the word at a 2-byte-aligned `addr`, read as two `u16` halves.
+/// ggml's `get_int_b2`: the word at a 2-byte-aligned global `addr`, read as two `u16` halves.
 pub fn int_b2(b: &mut KernelBuilder, addr: Addr) -> Reg {
-    let lo = b.ld(Space::GlobalNc, Ty::B16, addr.clone());
-    let hi = b.ld(Space::GlobalNc, Ty::B16, addr.offset(2));
+    int_b2_in(b, Space::GlobalNc, addr)
+}
+
+/// [`int_b2`] in `space`.
+pub fn int_b2_in(b: &mut KernelBuilder, space: Space, addr: Addr) -> Reg {
+    let lo = b.ld(space, Ty::B16, addr.clone());
+    let hi = b.ld(space, Ty::B16, addr.offset(2));
     b.pack_b16x2(lo, hi)
 }
 
-/// An f16 at `addr`, widened to f32.
+/// An f16 at global `addr`, widened to f32.
 pub fn f16_at(b: &mut KernelBuilder, addr: Addr) -> Reg {
-    let h = b.ld(Space::GlobalNc, Ty::B16, addr);
+    f16_in(b, Space::GlobalNc, addr)
+}
+
+/// [`f16_at`] in `space`.
+pub fn f16_in(b: &mut KernelBuilder, space: Space, addr: Addr) -> Reg {
+    let h = b.ld(space, Ty::B16, addr);
     b.cvt(Ty::F32, Ty::F16, None, h)
 }
 
-/// The two f16 halves of the 4-byte word at `addr` (`half2` fields such as `dm`), as f32.
+/// The two f16 halves of the 4-byte word at global `addr` (`half2` fields such as `dm`), as f32.
 pub fn half2_at(b: &mut KernelBuilder, addr: Addr) -> (Reg, Reg) {
-    let word = b.ld(Space::GlobalNc, Ty::B32, addr);
+    half2_in(b, Space::GlobalNc, addr)
+}
+
+/// The two f16 halves of the 4-byte word at `addr` in `space` (`half2` fields such as `dm`),
+/// as f32.
+pub fn half2_in(b: &mut KernelBuilder, space: Space, addr: Addr) -> (Reg, Reg) {
+    let word = b.ld(space, Ty::B32, addr);
     let (lo, hi) = b.unpack_b16x2(word);
     (
         b.cvt(Ty::F32, Ty::F16, None, lo),

@@ -13,13 +13,20 @@
 //! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]` (f32
 //! `[m, k]` for float weights); y f32 `[m, n]`.
 //!
+//! Staged variants (the default where the format supports it, see [`Gemv::stages_weights`])
+//! copy each tile of the block's rows into shared memory with coalesced 16-byte loads first
+//! (`staging.rs`) when the rows are 16-byte aligned, and run the unstaged loop otherwise; both
+//! give bit-identical results.
+//!
 //! The gate/up/SwiGLU variant streams two weight matrices of the same shape and format
 //! through the same body with one activation input and stores `silu(gate · x) * (up · x)`.
 
 mod format;
 mod formats;
+mod staging;
 
-pub use format::{GemvFormat, format_for};
+pub use format::{GemvFormat, WeightSource, format_for};
+use staging::{StagedLoop, Tile};
 
 use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Space, Special, Ty};
 use crate::kernel_type::div_ceil;
@@ -95,6 +102,8 @@ pub struct Gemv {
     rows: u8,
     /// Two weight matrices (gate, up) and `y = silu(gate · x) * (up · x)`.
     gate_up_swiglu: bool,
+    /// Stage 16-byte-aligned rows through shared memory (`staging.rs`).
+    staged: bool,
     target: SmTarget,
 }
 
@@ -131,14 +140,46 @@ impl Gemv {
                 "{format}: qi/vdr = {threads_per_block} not a power of two ≤ 32"
             )));
         }
-        Ok(Gemv {
+        let g = Gemv {
             format,
             m,
             warps,
             rows,
             gate_up_swiglu: false,
+            staged: false,
             target,
+        };
+        Ok(Gemv {
+            staged: g.staging_tile().is_some(),
+            ..g
         })
+    }
+
+    /// The same variant without staging: every thread reads its weights from global memory.
+    pub fn unstaged(self) -> Self {
+        Gemv {
+            staged: false,
+            ..self
+        }
+    }
+
+    /// True when aligned rows go through shared memory. `new` stages every format whose
+    /// `GemvFormat::stages_weights` is true when a tile fits the geometry (`staging.rs`).
+    pub fn stages_weights(&self) -> bool {
+        self.staged
+    }
+
+    /// The staging tile for this format and geometry, if the format stages its weights.
+    fn staging_tile(&self) -> Option<Tile> {
+        let imp = self.imp();
+        if !imp.stages_weights() {
+            return None;
+        }
+        let threads = u32::from(self.warps) * WARP;
+        let blocks_per_iter = imp.vdr() * threads / imp.qi();
+        let matrices = if self.gate_up_swiglu { 2 } else { 1 };
+        let w_rows = u32::from(self.rows) * matrices;
+        Tile::plan(imp.block_bytes(), blocks_per_iter, threads, w_rows)
     }
 
     /// The fused gate/up/SwiGLU variant: `y = silu(W_gate · x) * (W_up · x)`, with the
@@ -150,9 +191,15 @@ impl Gemv {
         rows: u8,
         target: SmTarget,
     ) -> Result<Self, KernelError> {
-        Gemv::new(format, m, warps, rows, target).map(|g| Gemv {
-            gate_up_swiglu: true,
-            ..g
+        Gemv::new(format, m, warps, rows, target).map(|g| {
+            let g = Gemv {
+                gate_up_swiglu: true,
+                ..g
+            };
+            Gemv {
+                staged: g.staging_tile().is_some(),
+                ..g
+            }
         })
     }
 
@@ -195,10 +242,10 @@ impl Gemv {
     }
 
     /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`; the fused variant is
-    /// `gemv_gate_up_swiglu_<format>_…`.
+    /// `gemv_gate_up_swiglu_<format>_…`, a staged one ends in `_st`.
     pub fn entry_name(&self) -> String {
         format!(
-            "gemv_{}{}_m{}_w{}_r{}",
+            "gemv_{}{}_m{}_w{}_r{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -207,7 +254,8 @@ impl Gemv {
             self.format.name().to_ascii_lowercase(),
             self.m,
             self.warps,
-            self.rows
+            self.rows,
+            if self.staged { "_st" } else { "" }
         )
     }
 
@@ -325,23 +373,57 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     // their dots: `kbx_pair` takes visits kbx and kbx + step while both exist, `kbx_last` a
     // lone last one. Each accumulator adds its partials in kbx order either way, so a
     // column's result does not depend on M.
-    let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
+    let accumulate_from = |b: &mut KernelBuilder, kbx: Reg, w_blocks: &[Reg], src| {
         let x_blocks: Vec<Reg> = x_cols
             .iter()
             .map(|&col| b.index_addr(col, kbx, x_block_stride))
             .collect();
-        for (i, &w_row) in w_rows.iter().enumerate() {
-            let w_block = b.index_addr(w_row, kbx, block_bytes);
-            let partial = imp.emit_vec_dot(b, w_block, &x_blocks, kqs);
+        for (i, &w_block) in w_blocks.iter().enumerate() {
+            let partial = imp.emit_vec_dot(b, src, w_block, &x_blocks, kqs);
             for (j, p) in partial.into_iter().enumerate() {
                 let sum = b.add(Ty::F32, acc[j][i], p);
                 b.mov_to(acc[j][i], sum);
             }
         }
     };
+    let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
+        let w_blocks: Vec<Reg> = w_rows
+            .iter()
+            .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
+            .collect();
+        accumulate_from(b, kbx, &w_blocks, WeightSource::Global);
+    };
+    let loop_end = b.label("kbx_done");
+    if let Some(tile) = g.staged.then(|| g.staging_tile()).flatten() {
+        // Stage only when every row starts 16-byte aligned.
+        let mut any = b.cvt(Ty::U64, Ty::U32, None, row_bytes);
+        for &w in &weights {
+            any = b.or(Ty::B64, any, w);
+        }
+        let low = b.cvt(Ty::U32, Ty::U64, None, any);
+        let low = b.and(Ty::U32, low, 15u32);
+        let unaligned = b.setp(Cmp::Ne, Ty::U32, low, 0u32);
+        let unstaged = b.label("unstaged");
+        b.bra_if(unaligned, false, &unstaged);
+        StagedLoop {
+            tile,
+            threads,
+            tid,
+            w_rows: &w_rows,
+            row_bytes,
+            blocks_per_row,
+            blocks_per_iter,
+            block_bytes,
+            block_in_iter: kbx,
+        }
+        .emit(&mut b, &mut |b, kbx, w_blocks| {
+            accumulate_from(b, kbx, w_blocks, WeightSource::Shared)
+        });
+        b.bra(&loop_end);
+        b.place(&unstaged);
+    }
     let loop_top = b.label("kbx_pair");
     let last = b.label("kbx_last");
-    let loop_end = b.label("kbx_done");
     let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
     b.bra_if(nothing, false, &loop_end);
     if m * w_rows.len() > MAX_UNROLLED_ACCUMULATORS {

@@ -256,6 +256,21 @@ fn bench_format(
                 }
                 Err(e) => fail(format!("{label}: {e:#}")),
             }
+            // The selected kernel's unstaged twin, to show what staging buys.
+            if let Ok(KernelType::Gemv(g)) = select_matvec(format, m, &gpu.profile().lite())
+                && g.stages_weights()
+            {
+                let twin = g.unstaged();
+                let label = format!("{label} {}", twin.entry_name());
+                match bench_one(gpu, args, &pool, shape, KernelType::Gemv(twin)) {
+                    Ok(row) if row.outputs_finite => {
+                        eprintln!("{label}: {:.2} µs", row.median_us);
+                        swept.push(row);
+                    }
+                    Ok(_) => fail(format!("{label}: non-finite outputs")),
+                    Err(e) => fail(format!("{label}: {e:#}")),
+                }
+            }
             if !args.sweep {
                 continue;
             }
@@ -265,16 +280,32 @@ fn bench_format(
                     gpu.profile().compute_capability.0,
                     gpu.profile().compute_capability.1,
                 );
-                let kernel = target
+                let kernel = match target
                     .context("no PTX target for this device")
-                    .and_then(|t| Ok(Gemv::new(format, m as u8, warps, rows_per_block, t)?));
-                match kernel.and_then(|k| bench_one(gpu, args, &pool, shape, KernelType::Gemv(k))) {
-                    Ok(row) if row.outputs_finite => {
-                        eprintln!("{label}: {:.2} µs", row.median_us);
-                        swept.push(row);
+                    .and_then(|t| Ok(Gemv::new(format, m as u8, warps, rows_per_block, t)?))
+                {
+                    Ok(k) => k,
+                    Err(e) => {
+                        fail(format!("{label}: {e:#}"));
+                        continue;
                     }
-                    Ok(_) => fail(format!("{label}: non-finite outputs")),
-                    Err(e) => fail(format!("{label}: {e:#}")),
+                };
+                // A staged variant is timed next to its unstaged twin.
+                let variants = if kernel.stages_weights() {
+                    vec![kernel, kernel.unstaged()]
+                } else {
+                    vec![kernel]
+                };
+                for k in variants {
+                    let label = format!("{label} {}", k.entry_name());
+                    match bench_one(gpu, args, &pool, shape, KernelType::Gemv(k)) {
+                        Ok(row) if row.outputs_finite => {
+                            eprintln!("{label}: {:.2} µs", row.median_us);
+                            swept.push(row);
+                        }
+                        Ok(_) => fail(format!("{label}: non-finite outputs")),
+                        Err(e) => fail(format!("{label}: {e:#}")),
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! element order. Rows must be 16-byte multiples, so K is a multiple of the chunk.
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
-use crate::kernels::gemv::format::GemvFormat;
+use crate::kernels::gemv::format::{GemvFormat, WeightSource};
 use quant_formats::GgmlType;
 
 /// A float weight format: its element type and how many fit a 16-byte chunk.
@@ -21,8 +21,9 @@ const CHUNK_BYTES: u32 = 16;
 
 impl Float {
     /// The chunk's weights as f32, in element order.
-    fn weights(&self, b: &mut KernelBuilder, w_block: Reg) -> Vec<Reg> {
-        let words = b.ld_vec(Space::GlobalNcNoAllocate, Ty::B32, 4, Addr::reg(w_block));
+    fn weights(&self, b: &mut KernelBuilder, src: WeightSource, w_block: Reg) -> Vec<Reg> {
+        let space = src.space(Space::GlobalNcNoAllocate);
+        let words = b.ld_vec(space, Ty::B32, 4, Addr::reg(w_block));
         match self.ty {
             GgmlType::F32 => words.into_iter().map(|w| b.mov(Ty::F32, w)).collect(),
             GgmlType::F16 => words
@@ -79,11 +80,12 @@ impl GemvFormat for Float {
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         _iqs: Reg,
     ) -> Vec<Reg> {
-        let w = self.weights(b, w_block);
+        let w = self.weights(b, src, w_block);
         x_blocks
             .iter()
             .map(|&x_block| {

@@ -11,7 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, f16_at, int_b2, int_b4, offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, f16_at, int_b2, int_b4, offset_addr,
+    to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -98,6 +99,7 @@ impl GemvFormat for Iq4Nl {
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        _src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,
@@ -142,6 +144,7 @@ impl GemvFormat for Iq4Xs {
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        _src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,

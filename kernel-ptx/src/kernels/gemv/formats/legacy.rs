@@ -10,7 +10,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_QS, bits, dp4a0, f16_at, half2_at, int_b2, int_b4, offset_addr, to_f32,
+    GemvFormat, Q8_1_QS, WeightSource, bits, dp4a0, f16_at, half2_at, int_b2, int_b4, offset_addr,
+    to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -114,6 +115,7 @@ impl GemvFormat for Legacy {
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        _src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,

@@ -11,7 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, dp4a0, f16_at, half2_at, int_b4, offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, dp4a0, f16_at, half2_at, int_b4,
+    offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -40,6 +41,7 @@ impl GemvFormat for Q2K {
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        _src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,

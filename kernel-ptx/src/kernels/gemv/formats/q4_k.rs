@@ -16,7 +16,8 @@
 
 use crate::builder::{Addr, Cmp, KernelBuilder, Operand, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, f16_at, half2_at, int_b4, offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, f16_at, half2_in, int_b4, offset_addr,
+    to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -48,24 +49,24 @@ const ONES: u32 = 0x0101_0101;
 const WORDS: u32 = 4;
 
 /// A `u16` at `addr`, zero-extended to u32.
-fn u16_at(b: &mut KernelBuilder, addr: Addr) -> Reg {
-    let h = b.ld(Space::GlobalNc, Ty::U16, addr);
+fn u16_at(b: &mut KernelBuilder, space: Space, addr: Addr) -> Reg {
+    let h = b.ld(space, Ty::U16, addr);
     b.cvt(Ty::U32, Ty::U16, None, h)
 }
 
 /// Scales and mins of sub-blocks `2j` and `2j + 1` as ggml's `aux[2]` of `u16`s:
 /// `j < 2`: `sc16[j] & 0x3f3f`, `sc16[j+2] & 0x3f3f`; otherwise the low nibbles from
 /// `sc16[j+2]` and the high bits from `sc16[j-2]`, `sc16[j]`. Returns `[sc0, sc1, m0, m1]`.
-fn scales_and_mins(b: &mut KernelBuilder, w_block: Reg, j: Reg) -> [Reg; 4] {
+fn scales_and_mins(b: &mut KernelBuilder, space: Space, w_block: Reg, j: Reg) -> [Reg; 4] {
     let j2 = b.shl(Ty::U32, j, 1u32);
     let at_j = offset_addr(b, w_block, j2);
-    let a = u16_at(b, Addr::reg_off(at_j, SCALES));
-    let c = u16_at(b, Addr::reg_off(at_j, SCALES + 4));
+    let a = u16_at(b, space, Addr::reg_off(at_j, SCALES));
+    let c = u16_at(b, space, Addr::reg_off(at_j, SCALES + 4));
     // j ^ 2 is j - 2 for j >= 2 (and j + 2, unused, otherwise).
     let jx = b.xor(Ty::U32, j, 2u32);
     let jx2 = b.shl(Ty::U32, jx, 1u32);
     let at_jx = offset_addr(b, w_block, jx2);
-    let e = u16_at(b, Addr::reg_off(at_jx, SCALES));
+    let e = u16_at(b, space, Addr::reg_off(at_jx, SCALES));
 
     let low_sc = b.and(Ty::U32, a, 0x3f3fu32);
     let low_m = b.and(Ty::U32, c, 0x3f3fu32);
@@ -109,9 +110,14 @@ impl GemvFormat for AffineK {
         (1, 2)
     }
 
+    fn stages_weights(&self) -> bool {
+        true
+    }
+
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,
@@ -126,35 +132,22 @@ impl GemvFormat for AffineK {
         let j32 = b.shl(Ty::U32, j, 5u32);
         let q_off = b.add(Ty::U32, j32, h16);
         let w_q = offset_addr(b, w_block, q_off);
+        let w_stream = src.space(Space::GlobalNcNoAllocate);
         let chunks = 0..i64::from(WORDS / 4);
         let vl: Vec<Reg> = chunks
             .clone()
-            .flat_map(|c| {
-                b.ld_vec(
-                    Space::GlobalNcNoAllocate,
-                    Ty::B32,
-                    4,
-                    Addr::reg_off(w_q, self.qs + 16 * c),
-                )
-            })
+            .flat_map(|c| b.ld_vec(w_stream, Ty::B32, 4, Addr::reg_off(w_q, self.qs + 16 * c)))
             .collect();
         let vh = self.qh.map(|qh| {
             let w_h = offset_addr(b, w_block, h16);
             chunks
-                .flat_map(|c| {
-                    b.ld_vec(
-                        Space::GlobalNcNoAllocate,
-                        Ty::B32,
-                        4,
-                        Addr::reg_off(w_h, qh + 16 * c),
-                    )
-                })
+                .flat_map(|c| b.ld_vec(w_stream, Ty::B32, 4, Addr::reg_off(w_h, qh + 16 * c)))
                 .collect::<Vec<_>>()
                 .into_iter()
                 .map(|h| b.shr(Ty::U32, h, bq8_offset))
                 .collect::<Vec<_>>()
         });
-        let [sc0, sc1, m0, m1] = scales_and_mins(b, w_block, j);
+        let [sc0, sc1, m0, m1] = scales_and_mins(b, src.space(Space::GlobalNc), w_block, j);
         let (sc, m) = ([sc0, sc1], [m0, m1]);
         // v[i][w] = quants of sub-block 2j + i in word w
         let v: Vec<Vec<Reg>> = (0..QR)
@@ -174,7 +167,7 @@ impl GemvFormat for AffineK {
                     .collect()
             })
             .collect();
-        let (d, dmin) = half2_at(b, Addr::reg(w_block));
+        let (d, dmin) = half2_in(b, src.space(Space::GlobalNc), Addr::reg(w_block));
 
         let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
         x_blocks

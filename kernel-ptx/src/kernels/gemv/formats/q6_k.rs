@@ -12,7 +12,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, bits, dp4a0, f16_at, int_b2, int_b4, offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, dp4a0, f16_at, f16_in, int_b2_in, int_b4,
+    offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -39,9 +40,14 @@ impl GemvFormat for Q6K {
         1
     }
 
+    fn stages_weights(&self) -> bool {
+        true
+    }
+
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,
@@ -60,17 +66,18 @@ impl GemvFormat for Q6K {
 
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
         let w_word = offset_addr(b, w_block, word_offset);
-        let vl = int_b2(b, Addr::reg(w_word));
+        let w_space = src.space(Space::GlobalNc);
+        let vl = int_b2_in(b, w_space, Addr::reg(w_word));
         let qh_word = b.add(Ty::U32, half8, iqs8);
         let qh_off = b.shl(Ty::U32, qh_word, 2u32);
         let w_qh = offset_addr(b, w_block, qh_off);
-        let qh = int_b2(b, Addr::reg_off(w_qh, QH));
+        let qh = int_b2_in(b, w_space, Addr::reg_off(w_qh, QH));
         let vh = b.shr(Ty::U32, qh, vh_shift);
         let w_scales = offset_addr(b, w_block, scale_offset);
         let parts: Vec<(Reg, Reg)> = (0..QR)
             .map(|i| {
                 let sc = b.ld(
-                    Space::GlobalNc,
+                    w_space,
                     Ty::S8,
                     Addr::reg_off(w_scales, SCALES + 4 * i64::from(i)),
                 );
@@ -80,7 +87,7 @@ impl GemvFormat for Q6K {
                 (b.or(Ty::U32, vil, vih), sc)
             })
             .collect();
-        let d = f16_at(b, Addr::reg_off(w_block, D));
+        let d = f16_in(b, w_space, Addr::reg_off(w_block, D));
 
         let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
         let x_word = b.shl(Ty::U32, iqs8, 2u32);

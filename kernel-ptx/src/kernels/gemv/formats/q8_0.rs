@@ -5,7 +5,7 @@
 //! word is read as two `u16` halves (ggml's `get_int_b2`). Activation words are 4-byte aligned.
 
 use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
-use crate::kernels::gemv::format::GemvFormat;
+use crate::kernels::gemv::format::{GemvFormat, WeightSource};
 use quant_formats::GgmlType;
 
 pub struct Q8_0;
@@ -33,29 +33,27 @@ impl GemvFormat for Q8_0 {
         (4, 4)
     }
 
+    fn stages_weights(&self) -> bool {
+        true
+    }
+
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
+        src: WeightSource,
         w_block: Reg,
         x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
         let vdr = self.vdr() as i64;
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
-        let w_d16 = b.ld(Space::GlobalNc, Ty::B16, Addr::reg(w_block));
+        let w_space = src.space(Space::GlobalNc);
+        let w_d16 = b.ld(w_space, Ty::B16, Addr::reg(w_block));
         let w_words = b.add_offset(w_block, word_offset);
         let w: Vec<Reg> = (0..vdr)
             .map(|i| {
-                let lo = b.ld(
-                    Space::GlobalNc,
-                    Ty::B16,
-                    Addr::reg_off(w_words, W_QS + 4 * i),
-                );
-                let hi = b.ld(
-                    Space::GlobalNc,
-                    Ty::B16,
-                    Addr::reg_off(w_words, W_QS + 4 * i + 2),
-                );
+                let lo = b.ld(w_space, Ty::B16, Addr::reg_off(w_words, W_QS + 4 * i));
+                let hi = b.ld(w_space, Ty::B16, Addr::reg_off(w_words, W_QS + 4 * i + 2));
                 b.pack_b16x2(lo, hi)
             })
             .collect();

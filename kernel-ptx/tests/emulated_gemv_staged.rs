@@ -1,0 +1,144 @@
+//! The staged gemv body (weights copied through shared memory) on the CPU PTX emulator (`emu`):
+//! against `vec_dot_row` from quant-formats, bit-identical to the unstaged body, and falling
+//! back to the unstaged loop when the weight base is not 16-byte aligned.
+
+mod emu;
+
+use emu::{Arg, Gpu};
+use kernel_ptx::kernels::gemv::default_geometry;
+use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
+use quant_formats::{GgmlType, QuantizedActivation, quantize_row, vec_dot_row};
+
+/// Seeded values in `±[0.05, 1)`.
+fn random(seed: u64, len: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            let u = (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
+            let v = 0.05 + 0.95 * (2.0 * u - 1.0).abs();
+            if u < 0.5 { -v } else { v }
+        })
+        .collect()
+}
+
+/// Blocks per row with 16-byte aligned rows and a ragged last tile: 8 × 13 = 104 for 34-byte
+/// Q8_0 blocks and 8 × 3 = 24 for 210-byte Q6_K blocks (8 blocks = a multiple of 16 bytes), 37
+/// for formats whose blocks are 16-byte multiples already.
+fn aligned_blocks_per_row(format: GgmlType) -> usize {
+    match format.block_bytes() % 16 {
+        0 => 37,
+        _ if format == GgmlType::Q8_0 => 8 * 13,
+        _ => 8 * 3,
+    }
+}
+
+/// `y` of `g` over `n` rows, with the weights `pad` bytes into their allocation.
+fn run(g: Gemv, w: &[u8], pad: usize, x: &[u8], n: usize, k: usize) -> Vec<f32> {
+    let m = usize::from(g.m());
+    let kt = KernelType::Gemv(g);
+    let dims = LaunchDims {
+        n: n as u32,
+        k: k as u32,
+        m: m as u32,
+        rows: 0,
+    };
+    let geo = kt.launch(&dims).unwrap();
+    let mut gpu = Gpu::default();
+    let padded: Vec<u8> = std::iter::repeat_n(0xA5, pad)
+        .chain(w.iter().copied())
+        .collect();
+    let pw = gpu.alloc(&padded) + pad as u64;
+    let px = gpu.alloc(x);
+    let py = gpu.alloc_f32(&vec![f32::NAN; m * n]);
+    let mut args = vec![Arg::Ptr(pw)];
+    if g.is_gate_up_swiglu() {
+        args.push(Arg::Ptr(pw));
+    }
+    args.extend([
+        Arg::Ptr(px),
+        Arg::Ptr(py),
+        Arg::U32(n as u32),
+        Arg::U32(k as u32),
+    ]);
+    gpu.launch(&kt.ptx(), geo.grid, geo.block, &args);
+    gpu.f32s(py)
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+#[test]
+fn staged_gemv_matches_vec_dot_and_the_unstaged_body_bit_for_bit() {
+    let staged: Vec<GgmlType> = gemv_formats()
+        .into_iter()
+        .filter(|&f| {
+            let (warps, rows) = default_geometry(f);
+            Gemv::new(f, 1, warps, rows, SmTarget::Sm90)
+                .unwrap()
+                .stages_weights()
+        })
+        .collect();
+    assert!(staged.contains(&GgmlType::Q4_K) && staged.contains(&GgmlType::Q8_0));
+    for format in staged {
+        let (warps, rows) = default_geometry(format);
+        let blocks = aligned_blocks_per_row(format);
+        let (n, k) = (7usize, blocks * format.block_elems());
+        let w: Vec<u8> = random(21, n * k)
+            .chunks(k)
+            .flat_map(|r| quantize_row(format, r).unwrap())
+            .collect();
+        let row_bytes = w.len() / n;
+        assert_eq!(
+            row_bytes % 16,
+            0,
+            "{format}: rows must be aligned for this test"
+        );
+        for m in [1usize, 8] {
+            let acts: Vec<QuantizedActivation> = random(22, m * k)
+                .chunks(k)
+                .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
+                .collect();
+            let x: Vec<u8> = acts.iter().flat_map(|a| a.bytes().to_vec()).collect();
+            let g = Gemv::new(format, m as u8, warps, rows, SmTarget::Sm90).unwrap();
+            assert!(g.stages_weights());
+            let y = run(g, &w, 0, &x, n, k);
+            for (j, act) in acts.iter().enumerate() {
+                for r in 0..n {
+                    let want =
+                        vec_dot_row(format, &w[r * row_bytes..(r + 1) * row_bytes], act).unwrap();
+                    let got = y[j * n + r];
+                    assert!(
+                        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                        "{format} m={m} column {j} row {r}: got {got}, want {want}"
+                    );
+                }
+            }
+            let unstaged = run(g.unstaged(), &w, 0, &x, n, k);
+            assert_eq!(
+                bits(&y),
+                bits(&unstaged),
+                "{format} m={m}: staged ≠ unstaged"
+            );
+            // A base 2 bytes off 16-byte alignment takes the unstaged loop at run time.
+            let fallback = run(g, &w, 2, &x, n, k);
+            assert_eq!(
+                bits(&y),
+                bits(&fallback),
+                "{format} m={m}: fallback differs"
+            );
+
+            let fused = Gemv::gate_up_swiglu(format, m as u8, warps, rows, SmTarget::Sm90).unwrap();
+            let y_fused = run(fused, &w, 0, &x, n, k);
+            let y_fused_unstaged = run(fused.unstaged(), &w, 0, &x, n, k);
+            assert_eq!(
+                bits(&y_fused),
+                bits(&y_fused_unstaged),
+                "{format} m={m}: fused staged ≠ unstaged"
+            );
+        }
+    }
+}
