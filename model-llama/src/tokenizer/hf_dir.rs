@@ -23,8 +23,15 @@ impl Tokenizer {
         let source = json_path.display().to_string();
         let json_text = read(&json_path)?;
         let json: Value = parse(&json_path, &json_text)?;
+        let mut loaded = json.clone();
+        let metaspace_first_only = metaspace_first_to_never(&mut loaded["pre_tokenizer"]);
+        let loaded_text = if metaspace_first_only {
+            loaded.to_string()
+        } else {
+            json_text
+        };
         let mut model =
-            tokenizers::Tokenizer::from_bytes(json_text.as_bytes()).map_err(|error| {
+            tokenizers::Tokenizer::from_bytes(loaded_text.as_bytes()).map_err(|error| {
                 TokenizerError::Model {
                     origin: source.clone(),
                     message: error.to_string(),
@@ -129,6 +136,7 @@ impl Tokenizer {
             kind,
             escape_spm_text: false,
             add_space_prefix,
+            metaspace_first_only,
             specials: SpecialTokens::new(&tokens, &kinds),
             pieces: PieceTable::new(kind, &tokens, &kinds),
             model,
@@ -141,6 +149,30 @@ impl Tokenizer {
             add_eos: add_eos && eos.is_some(),
             chat_template,
         })
+    }
+}
+
+/// Rewrites every Metaspace pre-tokenizer in `pre_tokenizer` (possibly inside a `Sequence`) with
+/// `prepend_scheme: "first"` to `"never"`; true when there was one. `Tokenizer::encode` then prepends
+/// the space itself, to the text's first fragment only, as Hugging Face does around added tokens.
+fn metaspace_first_to_never(pre_tokenizer: &mut Value) -> bool {
+    match pre_tokenizer {
+        Value::Object(fields) => {
+            let is_first_metaspace = fields.get("type").and_then(Value::as_str)
+                == Some("Metaspace")
+                && fields.get("prepend_scheme").and_then(Value::as_str) == Some("first");
+            if is_first_metaspace {
+                fields.insert("prepend_scheme".into(), Value::from("never"));
+            }
+            let mut found = is_first_metaspace;
+            if let Some(Value::Array(inner)) = fields.get_mut("pretokenizers") {
+                for item in inner {
+                    found |= metaspace_first_to_never(item);
+                }
+            }
+            found
+        }
+        _ => false,
     }
 }
 

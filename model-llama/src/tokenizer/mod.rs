@@ -56,6 +56,11 @@ pub struct Tokenizer {
     /// write spaces as `▁` before the model sees it (a `tokenizer.json` does this in its normalizer).
     escape_spm_text: bool,
     add_space_prefix: bool,
+    /// A `tokenizer.json` whose Metaspace pre-tokenizer said `prepend_scheme: "first"` (loaded as `"never"`):
+    /// `" "` goes before the text's first fragment only, when it starts the text and does not already
+    /// start with a space or `▁`. Hugging Face's splits after an added token do not start at offset 0,
+    /// so get no `▁` (`tokenizers` `pre_tokenizers/metaspace.rs`, `PrependScheme::First`).
+    metaspace_first_only: bool,
     specials: SpecialTokens,
     pieces: PieceTable,
     tokens: Vec<String>,
@@ -85,6 +90,7 @@ impl Tokenizer {
             model,
             escape_spm_text: spec.kind == VocabKind::SentencePiece,
             add_space_prefix: spec.kind == VocabKind::SentencePiece && spec.add_space_prefix,
+            metaspace_first_only: false,
             specials: SpecialTokens::new(&spec.tokens, &spec.token_kinds),
             pieces: PieceTable::new(spec.kind, &spec.tokens, &spec.token_kinds),
             tokens: spec.tokens.clone(),
@@ -112,6 +118,7 @@ impl Tokenizer {
             ids.extend(self.bos);
         }
         let mut after_special = true;
+        let mut at_text_start = true;
         for fragment in self.specials.split(text, parse_special) {
             match fragment {
                 Fragment::Token(id) => {
@@ -128,6 +135,12 @@ impl Tokenizer {
                         };
                         escaped = format!("{prefix}{raw}").replace(' ', "▁");
                         escaped.as_str()
+                    } else if self.metaspace_first_only
+                        && at_text_start
+                        && !raw.starts_with([' ', '▁'])
+                    {
+                        escaped = format!(" {raw}");
+                        escaped.as_str()
                     } else {
                         raw
                     };
@@ -141,6 +154,7 @@ impl Tokenizer {
                     after_special = false;
                 }
             }
+            at_text_start = false;
         }
         if add_special && self.add_eos {
             ids.extend(self.eos);
