@@ -36,7 +36,22 @@ pub fn select_matvec(
             reason: format!("m = {m} outside 1..={}", gemv::MAX_M),
         })?;
     let (warps, rows) = gemv::default_geometry(format);
-    Gemv::new(format, m, warps, rows, target).map(KernelType::Gemv)
+    let g = Gemv::new(format, m, warps, rows, target)?;
+    let g = if stage_weights(format, m) {
+        g
+    } else {
+        g.unstaged()
+    };
+    Ok(KernelType::Gemv(g))
+}
+
+/// Whether `format` weights at `m` columns go through the shared-memory staging tile (where
+/// the format and geometry allow one): only where it measured faster on the H200
+/// (docs/gemv-tuning.md, v3: Q8_0 at M = 8, −11 % on ffn_down, ±2 % elsewhere; slower for Q4_K
+/// and Q6_K and for every format at M = 1). Staged and unstaged kernels give bit-identical
+/// results, so the choice may depend on `m` without breaking batch invariance.
+fn stage_weights(format: GgmlType, m: u8) -> bool {
+    format == GgmlType::Q8_0 && m == gemv::MAX_M
 }
 
 /// The fused `silu(W_gate · x) * (W_up · x)` kernel for `format` weights and `m` columns, with
@@ -48,8 +63,12 @@ pub fn select_gate_up_swiglu(
 ) -> Result<KernelType, KernelError> {
     match select_matvec(format, m, profile)? {
         KernelType::Gemv(g) => {
-            Gemv::gate_up_swiglu(g.format(), g.m(), g.warps(), g.rows(), g.target())
-                .map(KernelType::Gemv)
+            let fused = Gemv::gate_up_swiglu(g.format(), g.m(), g.warps(), g.rows(), g.target())?;
+            Ok(KernelType::Gemv(if g.stages_weights() {
+                fused
+            } else {
+                fused.unstaged()
+            }))
         }
         other => Err(KernelError::InvalidVariant {
             family: "gemv",
@@ -105,6 +124,21 @@ mod tests {
                 assert_eq!(
                     (fused.format(), fused.m(), fused.warps(), fused.rows()),
                     (plain.format(), plain.m(), plain.warps(), plain.rows())
+                );
+                assert_eq!(fused.stages_weights(), plain.stages_weights());
+            }
+        }
+    }
+
+    #[test]
+    fn only_q8_0_at_m8_stages_its_weights() {
+        for format in gemv::formats() {
+            for m in 1..=8 {
+                let g = gemv_of(select_matvec(format, m, &H200).unwrap());
+                assert_eq!(
+                    g.stages_weights(),
+                    format == GgmlType::Q8_0 && m == 8,
+                    "{format} m={m}"
                 );
             }
         }
