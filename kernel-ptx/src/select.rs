@@ -36,22 +36,27 @@ pub fn select_matvec(
             reason: format!("m = {m} outside 1..={}", gemv::MAX_M),
         })?;
     let (warps, rows) = gemv::default_geometry(format);
+    let (rows, staged) = rows_and_staging(format, m).unwrap_or((rows, false));
     let g = Gemv::new(format, m, warps, rows, target)?;
-    let g = if stage_weights(format, m) {
-        g
-    } else {
-        g.unstaged()
-    };
-    Ok(KernelType::Gemv(g))
+    Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
 }
 
-/// Whether `format` weights at `m` columns go through the shared-memory staging tile (where
-/// the format and geometry allow one): only where it measured faster on the H200
-/// (docs/gemv-tuning.md, v3: Q8_0 at M = 8, −11 % on ffn_down, ±2 % elsewhere; slower for Q4_K
-/// and Q6_K and for every format at M = 1). Staged and unstaged kernels give bit-identical
-/// results, so the choice may depend on `m` without breaking batch invariance.
-fn stage_weights(format: GgmlType, m: u8) -> bool {
-    format == GgmlType::Q8_0 && m == gemv::MAX_M
+/// Rows per block and whether aligned rows are staged through shared memory, where the H200
+/// sweep (docs/gemv-tuning.md, v4) measured a better choice than the format's default rows
+/// unstaged: M = 1 and M = 8 measured, M = 2..7 take the M = 8 choice. Neither changes a
+/// column's arithmetic (only `warps` does: it fixes which blocks each thread visits and the
+/// cross-warp sum), so both may depend on `m` without breaking batch invariance.
+fn rows_and_staging(format: GgmlType, m: u8) -> Option<(u8, bool)> {
+    use GgmlType::{Q4_K, Q6_K, Q8_0};
+    Some(match (format, m) {
+        (Q4_K, 1) => (2, false),
+        (Q4_K, _) => (4, false),
+        (Q6_K, 1) => (4, true),
+        (Q6_K, _) => (4, false),
+        (Q8_0, 1) => (4, false),
+        (Q8_0, _) => (4, true),
+        _ => return None,
+    })
 }
 
 /// The fused `silu(W_gate · x) * (W_up · x)` kernel for `format` weights and `m` columns, with
@@ -65,9 +70,9 @@ pub fn select_gate_up_swiglu(
         KernelType::Gemv(g) => {
             let fused = Gemv::gate_up_swiglu(g.format(), g.m(), g.warps(), g.rows(), g.target())?;
             Ok(KernelType::Gemv(if g.stages_weights() {
-                fused
+                fused.staged()
             } else {
-                fused.unstaged()
+                fused
             }))
         }
         other => Err(KernelError::InvalidVariant {
@@ -98,18 +103,14 @@ mod tests {
     }
 
     #[test]
-    fn geometry_is_the_same_for_every_m() {
+    fn warps_are_the_same_for_every_m() {
         for format in gemv::formats() {
             let first = gemv_of(select_matvec(format, 1, &H200).unwrap());
             for m in 1..=8 {
                 let g = gemv_of(select_matvec(format, m, &H200).unwrap());
                 assert_eq!(g.m(), m as u8);
                 assert_eq!(g.format(), format);
-                assert_eq!(
-                    (g.warps(), g.rows()),
-                    (first.warps(), first.rows()),
-                    "{format} m={m}"
-                );
+                assert_eq!(g.warps(), first.warps(), "{format} m={m}");
             }
         }
     }
@@ -131,15 +132,12 @@ mod tests {
     }
 
     #[test]
-    fn only_q8_0_at_m8_stages_its_weights() {
+    fn staging_only_where_measured_faster() {
         for format in gemv::formats() {
             for m in 1..=8 {
                 let g = gemv_of(select_matvec(format, m, &H200).unwrap());
-                assert_eq!(
-                    g.stages_weights(),
-                    format == GgmlType::Q8_0 && m == 8,
-                    "{format} m={m}"
-                );
+                let want = matches!((format, m), (GgmlType::Q6_K, 1) | (GgmlType::Q8_0, 2..=8));
+                assert_eq!(g.stages_weights(), want, "{format} m={m}");
             }
         }
     }

@@ -79,6 +79,7 @@ fn staged_gemv_matches_vec_dot_and_the_unstaged_body_bit_for_bit() {
             let (warps, rows) = default_geometry(f);
             Gemv::new(f, 1, warps, rows, SmTarget::Sm90)
                 .unwrap()
+                .staged()
                 .stages_weights()
         })
         .collect();
@@ -103,7 +104,9 @@ fn staged_gemv_matches_vec_dot_and_the_unstaged_body_bit_for_bit() {
                 .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
                 .collect();
             let x: Vec<u8> = acts.iter().flat_map(|a| a.bytes().to_vec()).collect();
-            let g = Gemv::new(format, m as u8, warps, rows, SmTarget::Sm90).unwrap();
+            let g = Gemv::new(format, m as u8, warps, rows, SmTarget::Sm90)
+                .unwrap()
+                .staged();
             assert!(g.stages_weights());
             let y = run(g, &w, 0, &x, n, k);
             for (j, act) in acts.iter().enumerate() {
@@ -131,7 +134,9 @@ fn staged_gemv_matches_vec_dot_and_the_unstaged_body_bit_for_bit() {
                 "{format} m={m}: fallback differs"
             );
 
-            let fused = Gemv::gate_up_swiglu(format, m as u8, warps, rows, SmTarget::Sm90).unwrap();
+            let fused = Gemv::gate_up_swiglu(format, m as u8, warps, rows, SmTarget::Sm90)
+                .unwrap()
+                .staged();
             let y_fused = run(fused, &w, 0, &x, n, k);
             let y_fused_unstaged = run(fused.unstaged(), &w, 0, &x, n, k);
             assert_eq!(

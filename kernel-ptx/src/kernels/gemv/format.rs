@@ -46,6 +46,12 @@ pub trait GemvFormat: Sync {
         false
     }
 
+    /// Most accumulators (columns × rows × weight matrices) for which the body unrolls the K
+    /// loop twice (both visits' loads live at once).
+    fn max_unrolled_accumulators(&self) -> usize {
+        16
+    }
+
     /// Default `(warps, rows per block)`, the same for every M so results are batch-invariant.
     fn default_geometry(&self) -> (u8, u8) {
         (4, 2)

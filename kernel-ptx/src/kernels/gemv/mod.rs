@@ -13,7 +13,7 @@
 //! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]` (f32
 //! `[m, k]` for float weights); y f32 `[m, n]`.
 //!
-//! Staged variants (the default where the format supports it, see [`Gemv::stages_weights`])
+//! Staged variants ([`Gemv::staged`], chosen per format and M by `select_matvec`)
 //! copy each tile of the block's rows into shared memory with coalesced 16-byte loads first
 //! (`staging.rs`) when the rows are 16-byte aligned, and run the unstaged loop otherwise; both
 //! give bit-identical results.
@@ -38,9 +38,6 @@ const WARP: u32 = 32;
 
 /// Most activation columns one launch handles.
 pub const MAX_M: u8 = 8;
-
-/// Most accumulators (columns × rows × weight matrices) for which the K loop is unrolled twice.
-const MAX_UNROLLED_ACCUMULATORS: usize = 16;
 
 pub const PARAMS: &[Param] = &[
     Param {
@@ -140,7 +137,7 @@ impl Gemv {
                 "{format}: qi/vdr = {threads_per_block} not a power of two ≤ 32"
             )));
         }
-        let g = Gemv {
+        Ok(Gemv {
             format,
             m,
             warps,
@@ -148,11 +145,17 @@ impl Gemv {
             gate_up_swiglu: false,
             staged: false,
             target,
-        };
-        Ok(Gemv {
-            staged: g.staging_tile().is_some(),
-            ..g
         })
+    }
+
+    /// The same variant staging 16-byte-aligned rows through shared memory (`staging.rs`)
+    /// where the format supports it and a tile fits the geometry; unchanged otherwise.
+    /// Results are bit-identical to the unstaged variant's.
+    pub fn staged(self) -> Self {
+        Gemv {
+            staged: self.staging_tile().is_some(),
+            ..self
+        }
     }
 
     /// The same variant without staging: every thread reads its weights from global memory.
@@ -163,8 +166,7 @@ impl Gemv {
         }
     }
 
-    /// True when aligned rows go through shared memory. `new` stages every format whose
-    /// `GemvFormat::stages_weights` is true when a tile fits the geometry (`staging.rs`).
+    /// True when aligned rows go through shared memory (see [`Gemv::staged`]).
     pub fn stages_weights(&self) -> bool {
         self.staged
     }
@@ -191,15 +193,9 @@ impl Gemv {
         rows: u8,
         target: SmTarget,
     ) -> Result<Self, KernelError> {
-        Gemv::new(format, m, warps, rows, target).map(|g| {
-            let g = Gemv {
-                gate_up_swiglu: true,
-                ..g
-            };
-            Gemv {
-                staged: g.staging_tile().is_some(),
-                ..g
-            }
+        Gemv::new(format, m, warps, rows, target).map(|g| Gemv {
+            gate_up_swiglu: true,
+            ..g
         })
     }
 
@@ -426,7 +422,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let last = b.label("kbx_last");
     let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
     b.bra_if(nothing, false, &loop_end);
-    if m * w_rows.len() > MAX_UNROLLED_ACCUMULATORS {
+    if m * w_rows.len() > imp.max_unrolled_accumulators() {
         b.place(&loop_top);
         accumulate(&mut b, kbx);
         let next = b.add(Ty::U32, kbx, blocks_per_iter);

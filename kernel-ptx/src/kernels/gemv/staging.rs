@@ -42,6 +42,7 @@ impl Tile {
     /// when even the smallest such tile needs more loads.
     pub fn plan(block_bytes: u32, blocks_per_iter: u32, threads: u32, w_rows: u32) -> Option<Tile> {
         (1..=MAX_VISITS)
+            .rev()
             .map(|visits| {
                 let blocks = visits * blocks_per_iter;
                 let bytes = blocks * block_bytes;
@@ -52,9 +53,7 @@ impl Tile {
                     loads: (bytes / CHUNK).div_ceil(threads),
                 }
             })
-            .filter(|t| t.bytes.is_multiple_of(CHUNK))
-            .filter(|t| t.loads * w_rows <= MAX_LOADS_PER_THREAD)
-            .last()
+            .find(|t| t.bytes.is_multiple_of(CHUNK) && t.loads * w_rows <= MAX_LOADS_PER_THREAD)
     }
 }
 

@@ -256,11 +256,15 @@ fn bench_format(
                 }
                 Err(e) => fail(format!("{label}: {e:#}")),
             }
-            // The selected kernel's unstaged twin, to show what staging buys.
+            // The selected kernel's staged or unstaged twin, to show what staging buys.
             if let Ok(KernelType::Gemv(g)) = select_matvec(format, m, &gpu.profile().lite())
-                && g.stages_weights()
+                && g.staged().stages_weights()
             {
-                let twin = g.unstaged();
+                let twin = if g.stages_weights() {
+                    g.unstaged()
+                } else {
+                    g.staged()
+                };
                 let label = format!("{label} {}", twin.entry_name());
                 match bench_one(gpu, args, &pool, shape, KernelType::Gemv(twin)) {
                     Ok(row) if row.outputs_finite => {
@@ -290,9 +294,9 @@ fn bench_format(
                         continue;
                     }
                 };
-                // A staged variant is timed next to its unstaged twin.
-                let variants = if kernel.stages_weights() {
-                    vec![kernel, kernel.unstaged()]
+                // Timed unstaged and, where the format and geometry allow, staged.
+                let variants = if kernel.staged().stages_weights() {
+                    vec![kernel, kernel.staged()]
                 } else {
                     vec![kernel]
                 };

@@ -68,6 +68,12 @@ impl GemvFormat for Float {
         (4, 1)
     }
 
+    /// Each column holds 8 f32 activations per visit: the fused M = 6 variant (12
+    /// accumulators) spilled when unrolled, M = 5 when not (`tests/ptxas_selected.rs`).
+    fn max_unrolled_accumulators(&self) -> usize {
+        10
+    }
+
     /// One thread per chunk: QI = VDR = the chunk's 4 words.
     fn qi(&self) -> u32 {
         4

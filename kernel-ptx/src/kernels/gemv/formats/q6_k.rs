@@ -44,6 +44,12 @@ impl GemvFormat for Q6K {
         true
     }
 
+    /// Four warps, four rows: with staging the fastest at M = 1 and, unstaged, at M = 8
+    /// (docs/gemv-tuning.md, v4).
+    fn default_geometry(&self) -> (u8, u8) {
+        (4, 4)
+    }
+
     fn emit_vec_dot(
         &self,
         b: &mut KernelBuilder,
