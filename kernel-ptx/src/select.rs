@@ -42,18 +42,18 @@ pub fn select_matvec(
 }
 
 /// Rows per block and whether aligned rows are staged through shared memory, where the H200
-/// sweep (docs/gemv-tuning.md, v4) measured a better choice than the format's default rows
-/// unstaged: M = 1 and M = 8 measured, M = 2..7 take the M = 8 choice. Neither changes a
+/// sweep (docs/gemv-tuning.md, v4 and v5) measured a better choice than the format's default rows
+/// unstaged: M = 1, 2, 8 measured (v4), M ≤ 4 take the M = 1..2 choice, M > 4 the M = 8 one. Neither changes a
 /// column's arithmetic (only `warps` does: it fixes which blocks each thread visits and the
 /// cross-warp sum), so both may depend on `m` without breaking batch invariance.
 fn rows_and_staging(format: GgmlType, m: u8) -> Option<(u8, bool)> {
     use GgmlType::{Q4_K, Q6_K, Q8_0};
     Some(match (format, m) {
-        (Q4_K, 1) => (2, false),
+        (Q4_K, 1..=4) => (2, false),
         (Q4_K, _) => (4, false),
-        (Q6_K, 1) => (4, true),
+        (Q6_K, 1..=4) => (4, true),
         (Q6_K, _) => (4, false),
-        (Q8_0, 1) => (4, false),
+        (Q8_0, 1..=4) => (4, false),
         (Q8_0, _) => (4, true),
         _ => return None,
     })
@@ -136,7 +136,7 @@ mod tests {
         for format in gemv::formats() {
             for m in 1..=8 {
                 let g = gemv_of(select_matvec(format, m, &H200).unwrap());
-                let want = matches!((format, m), (GgmlType::Q6_K, 1) | (GgmlType::Q8_0, 2..=8));
+                let want = matches!((format, m), (GgmlType::Q6_K, 1..=4) | (GgmlType::Q8_0, 5..=8));
                 assert_eq!(g.stages_weights(), want, "{format} m={m}");
             }
         }
