@@ -68,7 +68,7 @@ impl LoadedKernel {
         ctx.bind_to_thread()
             .map_err(GpuError::driver(BIND_CONTEXT))?;
         let ptx = kernel.ptx();
-        let waits_on_grid_dependency = ptx.contains("griddepcontrol.wait");
+        let waits_on_grid_dependency = kernel.waits_on_grid_dependency();
         let module = load_ptx(&ptx).map_err(|(source, jit_log)| GpuError::ModuleLoad {
             kernel: kernel.entry_name(),
             jit_log,

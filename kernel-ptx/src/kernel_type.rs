@@ -114,6 +114,13 @@ impl KernelType {
         }
     }
 
+    /// Whether the kernel executes `griddepcontrol.wait` before touching global memory, so it may
+    /// be launched with programmatic dependent launch. Every kernel's prologue (`KernelBuilder::entry`
+    /// and the gemv body) emits the wait wherever the target has it.
+    pub fn waits_on_grid_dependency(&self) -> bool {
+        self.target().has_griddepcontrol()
+    }
+
     /// The architecture the module is generated for.
     pub fn target(&self) -> SmTarget {
         match self {

@@ -136,7 +136,10 @@ mod tests {
         for format in gemv::formats() {
             for m in 1..=8 {
                 let g = gemv_of(select_matvec(format, m, &H200).unwrap());
-                let want = matches!((format, m), (GgmlType::Q6_K, 1..=4) | (GgmlType::Q8_0, 5..=8));
+                let want = matches!(
+                    (format, m),
+                    (GgmlType::Q6_K, 1..=4) | (GgmlType::Q8_0, 5..=8)
+                );
                 assert_eq!(g.stages_weights(), want, "{format} m={m}");
             }
         }

@@ -160,3 +160,20 @@ fn griddepcontrol_only_on_sm90() {
         );
     }
 }
+
+/// `waits_on_grid_dependency` is what the PTX does: gpu-runtime trusts it to enable
+/// programmatic dependent launch, which is only safe when the kernel waits before reading.
+#[test]
+fn grid_dependency_flag_matches_the_ptx() {
+    for kt in KernelType::samples()
+        .into_iter()
+        .flat_map(|kt| [kt, kt.with_target(SmTarget::Sm80)])
+    {
+        assert_eq!(
+            kt.waits_on_grid_dependency(),
+            kt.ptx().contains("griddepcontrol.wait;"),
+            "{}",
+            kt.entry_name()
+        );
+    }
+}
