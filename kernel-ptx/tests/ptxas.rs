@@ -1,8 +1,11 @@
-//! Assembles every sample kernel with ptxas (`-arch=sm_90`, and sm_80 for a subset): no errors,
-//! no spills. Prints registers per kernel. ptxas comes from PATH or from the PyPI wheel
+//! Assembles every sample kernel, and every gemv kernel selection returns, with ptxas (`-arch=sm_90`,
+//! and sm_80 for a subset): no errors, no spills. Prints registers per kernel. ptxas comes from PATH or from the PyPI wheel
 //! `nvidia-cuda-nvcc-cu12` (site-packages/nvidia/cuda_nvcc/bin/ptxas); without it the test fails.
 
-use kernel_ptx::{KernelType, SmTarget};
+use kernel_ptx::{
+    GpuProfileLite, KernelType, SmTarget, gemv_formats, select_gate_up_swiglu, select_matvec,
+};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -248,5 +251,37 @@ fn every_builder_instruction_assembles() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every gemv kernel that `select_matvec` / `select_gate_up_swiglu` return on an H200 profile
+/// (M = 1..=8, every format): the samples hold only the default geometry, while selection also
+/// picks other rows per M and staged or unstaged bodies.
+#[test]
+fn every_selected_gemv_assembles_for_sm90_without_spills() {
+    let h200 = GpuProfileLite {
+        sm_count: 132,
+        compute_capability: (9, 0),
+    };
+    let ptxas = find_ptxas();
+    let dir = scratch_dir("selected");
+    let mut seen = BTreeSet::new();
+    let mut failed = Vec::new();
+    for format in gemv_formats() {
+        for m in 1..=8 {
+            for kt in [
+                select_matvec(format, m, &h200).unwrap(),
+                select_gate_up_swiglu(format, m, &h200).unwrap(),
+            ] {
+                if seen.insert(kt.entry_name())
+                    && std::panic::catch_unwind(|| assemble(&ptxas, &dir, &kt)).is_err()
+                {
+                    failed.push(kt.entry_name());
+                }
+            }
+        }
+    }
+    assert!(seen.len() >= 2 * 8 * gemv_formats().len());
+    assert!(failed.is_empty(), "spill or fail: {failed:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
