@@ -1,6 +1,7 @@
-//! Assembles every sample kernel, and every gemv kernel selection returns, with ptxas (`-arch=sm_90`,
-//! and sm_80 for a subset): no errors, no spills. Prints registers per kernel. ptxas comes from PATH or from the PyPI wheel
-//! `nvidia-cuda-nvcc-cu12` (site-packages/nvidia/cuda_nvcc/bin/ptxas); without it the test fails.
+//! Assembles every sample kernel, and every gemv kernel selection returns, with ptxas
+//! (`-arch=sm_90`, and sm_80 for a subset): no errors, no spills. Prints registers per kernel.
+//! ptxas comes from PATH or from the PyPI wheel `nvidia-cuda-nvcc-cu12`
+//! (site-packages/nvidia/cuda_nvcc/bin/ptxas); without it the test fails.
 
 use kernel_ptx::{
     GpuProfileLite, KernelType, SmTarget, gemv_formats, select_gate_up_swiglu, select_matvec,
