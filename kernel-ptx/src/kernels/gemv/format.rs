@@ -181,3 +181,62 @@ pub fn dp4a0(b: &mut KernelBuilder, a: impl Into<Operand>, u: Reg) -> Reg {
 pub fn to_f32(b: &mut KernelBuilder, i: Reg) -> Reg {
     b.cvt(Ty::F32, Ty::S32, Some(crate::builder::Round::Rn), i)
 }
+
+/// The lane offsets of the K-quant dots where sixteen threads share a block (ggml-cuda's
+/// `vec_dot_q2_K_q8_1` / `vec_dot_q3_K_q8_1`).
+pub struct KQuantLane {
+    /// `qr * (iqs / 8)`: the first Q8_1 block this thread's word meets.
+    pub bq8_offset: Reg,
+    /// `iqs % 8`: the word within each Q8_1 block.
+    pub iqs8: Reg,
+    /// `iqs - iqs % 8 + (iqs % 8) / 4`: the first sub-block scale.
+    pub scale_offset: Reg,
+    /// `w_block + 4 * iqs`: word `iqs` of the block (add the quants' field offset).
+    pub w_word: Reg,
+}
+
+/// [`KQuantLane`] of thread `iqs` for the block at `w_block`, `qr` quants per byte group.
+pub fn k_quant_lane(b: &mut KernelBuilder, w_block: Reg, iqs: Reg, qr: u32) -> KQuantLane {
+    let group = b.shr(Ty::U32, iqs, 3u32);
+    let bq8_offset = b.mul(Ty::U32, group, qr);
+    let iqs8 = b.and(Ty::U32, iqs, 7u32);
+    let upper = b.and(Ty::U32, iqs, !7u32);
+    let half = b.shr(Ty::U32, iqs8, 2u32);
+    let scale_offset = b.add(Ty::U32, upper, half);
+    let word_offset = b.shl(Ty::U32, iqs, 2u32);
+    let w_word = offset_addr(b, w_block, word_offset);
+    KQuantLane {
+        bq8_offset,
+        iqs8,
+        scale_offset,
+        w_word,
+    }
+}
+
+/// One column's `N` sums `sum_i term(i, u_i, d8_i)` over `count` Q8_1 blocks `stride` bytes
+/// apart from `x_block + x_blocks_off`: `u_i` is the word at byte `x_word` of block i's `qs`,
+/// `d8_i` its `d` as f32. The sums accumulate in term order.
+pub fn sum_over_q8_1<const N: usize>(
+    b: &mut KernelBuilder,
+    x_block: Reg,
+    x_blocks_off: Reg,
+    x_word: Reg,
+    count: usize,
+    stride: i64,
+    mut term: impl FnMut(&mut KernelBuilder, usize, Reg, Reg) -> [Reg; N],
+) -> [Reg; N] {
+    let xb = offset_addr(b, x_block, x_blocks_off);
+    let xw = offset_addr(b, xb, x_word);
+    let mut sums: Option<[Reg; N]> = None;
+    for i in 0..count {
+        let block = stride * i as i64;
+        let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
+        let d8 = f16_at(b, Addr::reg_off(xb, block));
+        let terms = term(b, i, u, d8);
+        sums = Some(match sums {
+            None => terms,
+            Some(acc) => std::array::from_fn(|k| b.add(Ty::F32, acc[k], terms[k])),
+        });
+    }
+    sums.expect("count > 0")
+}

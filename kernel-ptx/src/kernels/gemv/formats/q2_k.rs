@@ -11,8 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, dp4a0, f16_at, half2_at, int_b4,
-    offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a0, half2_at, int_b4, k_quant_lane, offset_addr,
+    sum_over_q8_1, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -47,17 +47,9 @@ impl GemvFormat for Q2K {
         iqs: Reg,
     ) -> Vec<Reg> {
         // bq8_offset = QR2_K * (iqs / QI8_1); scale_offset = iqs - iqs % 8 + (iqs % 8) / 4.
-        let group = b.shr(Ty::U32, iqs, 3u32);
-        let bq8_offset = b.mul(Ty::U32, group, QR);
-        let iqs8 = b.and(Ty::U32, iqs, 7u32);
-        let upper = b.and(Ty::U32, iqs, !7u32);
-        let half = b.shr(Ty::U32, iqs8, 2u32);
-        let scale_offset = b.add(Ty::U32, upper, half);
-
-        let word_offset = b.shl(Ty::U32, iqs, 2u32);
-        let w_word = offset_addr(b, w_block, word_offset);
-        let v = int_b4(b, Addr::reg_off(w_word, QS));
-        let w_scales = offset_addr(b, w_block, scale_offset);
+        let lane = k_quant_lane(b, w_block, iqs, QR);
+        let v = int_b4(b, Addr::reg_off(lane.w_word, QS));
+        let w_scales = offset_addr(b, w_block, lane.scale_offset);
         let parts: Vec<(Reg, Reg, Reg)> = (0..QR)
             .map(|i| {
                 let sc = b.ld(
@@ -75,31 +67,31 @@ impl GemvFormat for Q2K {
             .collect();
         let (d, dmin) = half2_at(b, Addr::reg_off(w_block, DM));
 
-        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
-        let x_word = b.shl(Ty::U32, iqs8, 2u32);
+        let x_blocks_off = b.mul(Ty::U32, lane.bq8_offset, Q8_1_BYTES);
+        let x_word = b.shl(Ty::U32, lane.iqs8, 2u32);
         x_blocks
             .iter()
             .map(|&x_block| {
-                let xb = offset_addr(b, x_block, x_blocks_off);
-                let xw = offset_addr(b, xb, x_word);
-                let mut sums: Option<(Reg, Reg)> = None;
-                for (i, &(vi, scale, min4)) in parts.iter().enumerate() {
-                    let block = i64::from(Q8_1_BYTES) * i as i64;
-                    let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
-                    let d8 = f16_at(b, Addr::reg_off(xb, block));
-                    let dot = dp4a0(b, vi, u);
-                    let dot_sc = b.mul(Ty::S32, dot, scale);
-                    let fd = to_f32(b, dot_sc);
-                    let term_d = b.mul(Ty::F32, d8, fd);
-                    let dot_m = dp4a0(b, min4, u);
-                    let fm = to_f32(b, dot_m);
-                    let term_m = b.mul(Ty::F32, d8, fm);
-                    sums = Some(match sums {
-                        None => (term_d, term_m),
-                        Some((sd, sm)) => (b.add(Ty::F32, sd, term_d), b.add(Ty::F32, sm, term_m)),
-                    });
-                }
-                let (sumf_d, sumf_m) = sums.expect("QR > 0");
+                let stride = i64::from(Q8_1_BYTES);
+                let [sumf_d, sumf_m] = sum_over_q8_1(
+                    b,
+                    x_block,
+                    x_blocks_off,
+                    x_word,
+                    parts.len(),
+                    stride,
+                    |b, i, u, d8| {
+                        let (vi, scale, min4) = parts[i];
+                        let dot = dp4a0(b, vi, u);
+                        let dot_sc = b.mul(Ty::S32, dot, scale);
+                        let fd = to_f32(b, dot_sc);
+                        let term_d = b.mul(Ty::F32, d8, fd);
+                        let dot_m = dp4a0(b, min4, u);
+                        let fm = to_f32(b, dot_m);
+                        let term_m = b.mul(Ty::F32, d8, fm);
+                        [term_d, term_m]
+                    },
+                );
                 let a = b.mul(Ty::F32, d, sumf_d);
                 let c = b.mul(Ty::F32, dmin, sumf_m);
                 b.sub(Ty::F32, a, c)

@@ -11,8 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, dp4a0, f16_at, int_b2, int_b4,
-    offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a0, f16_at, int_b2, k_quant_lane, offset_addr,
+    sum_over_q8_1, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -76,24 +76,16 @@ impl GemvFormat for Q3K {
         iqs: Reg,
     ) -> Vec<Reg> {
         // bq8_offset = QR3_K * (iqs / (QI3_K / 2)); scale_offset = iqs - iqs % 8 + (iqs % 8) / 4.
-        let group = b.shr(Ty::U32, iqs, 3u32);
-        let bq8_offset = b.mul(Ty::U32, group, QR);
-        let iqs8 = b.and(Ty::U32, iqs, 7u32);
-        let upper = b.and(Ty::U32, iqs, !7u32);
-        let half = b.shr(Ty::U32, iqs8, 2u32);
-        let scale_offset = b.add(Ty::U32, upper, half);
-
-        let word_offset = b.shl(Ty::U32, iqs, 2u32);
-        let w_word = offset_addr(b, w_block, word_offset);
-        let vl = int_b2(b, Addr::reg_off(w_word, QS));
-        let x_word = b.shl(Ty::U32, iqs8, 2u32);
+        let lane = k_quant_lane(b, w_block, iqs, QR);
+        let vl = int_b2(b, Addr::reg_off(lane.w_word, QS));
+        let x_word = b.shl(Ty::U32, lane.iqs8, 2u32);
         let w_hmask = offset_addr(b, w_block, x_word);
         let hmask = int_b2(b, Addr::reg(w_hmask));
         let inverted = b.not(Ty::U32, hmask);
-        let vh = b.shr(Ty::U32, inverted, bq8_offset);
+        let vh = b.shr(Ty::U32, inverted, lane.bq8_offset);
         let parts: Vec<(Reg, Reg, Reg)> = (0..QR)
             .map(|i| {
-                let isc = b.add(Ty::U32, scale_offset, 2 * i);
+                let isc = b.add(Ty::U32, lane.scale_offset, 2 * i);
                 let sc = scale(b, w_block, isc);
                 let vil = bits(b, vl, 2 * i, 0x0303_0303);
                 let vh_i = bits(b, vh, i, 0x0101_0101);
@@ -103,29 +95,29 @@ impl GemvFormat for Q3K {
             .collect();
         let d = f16_at(b, Addr::reg_off(w_block, D));
 
-        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
+        let x_blocks_off = b.mul(Ty::U32, lane.bq8_offset, Q8_1_BYTES);
         x_blocks
             .iter()
             .map(|&x_block| {
-                let xb = offset_addr(b, x_block, x_blocks_off);
-                let xw = offset_addr(b, xb, x_word);
-                let mut sumf: Option<Reg> = None;
-                for (i, &(vil, vih, sc)) in parts.iter().enumerate() {
-                    let block = i64::from(Q8_1_BYTES) * i as i64;
-                    let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
-                    let d8 = f16_at(b, Addr::reg_off(xb, block));
-                    let pos = dp4a0(b, vil, u);
-                    let neg = dp4a0(b, vih, u);
-                    let dot = b.sub(Ty::S32, pos, neg);
-                    let dot_sc = b.mul(Ty::S32, dot, sc);
-                    let f = to_f32(b, dot_sc);
-                    let term = b.mul(Ty::F32, d8, f);
-                    sumf = Some(match sumf {
-                        None => term,
-                        Some(acc) => b.add(Ty::F32, acc, term),
-                    });
-                }
-                b.mul(Ty::F32, d, sumf.expect("QR > 0"))
+                let stride = i64::from(Q8_1_BYTES);
+                let [sumf] = sum_over_q8_1(
+                    b,
+                    x_block,
+                    x_blocks_off,
+                    x_word,
+                    parts.len(),
+                    stride,
+                    |b, i, u, d8| {
+                        let (vil, vih, sc) = parts[i];
+                        let pos = dp4a0(b, vil, u);
+                        let neg = dp4a0(b, vih, u);
+                        let dot = b.sub(Ty::S32, pos, neg);
+                        let dot_sc = b.mul(Ty::S32, dot, sc);
+                        let f = to_f32(b, dot_sc);
+                        [b.mul(Ty::F32, d8, f)]
+                    },
+                );
+                b.mul(Ty::F32, d, sumf)
             })
             .collect()
     }

@@ -12,8 +12,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, dp4a0, f16_at, f16_in, int_b2_in, int_b4,
-    offset_addr, to_f32,
+    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a0, f16_in, int_b2_in, offset_addr,
+    sum_over_q8_1, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -100,25 +100,25 @@ impl GemvFormat for Q6K {
         x_blocks
             .iter()
             .map(|&x_block| {
-                let xb = offset_addr(b, x_block, x_blocks_off);
-                let xw = offset_addr(b, xb, x_word);
-                let mut sumf: Option<Reg> = None;
-                for (i, &(q, sc)) in parts.iter().enumerate() {
-                    let block = 2 * i64::from(Q8_1_BYTES) * i as i64;
-                    let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
-                    let d8 = f16_at(b, Addr::reg_off(xb, block));
-                    let dot = dp4a0(b, q, u);
-                    let bias = dp4a0(b, 0x2020_2020u32, u);
-                    let dot = b.sub(Ty::S32, dot, bias);
-                    let dot_sc = b.mul(Ty::S32, dot, sc);
-                    let f = to_f32(b, dot_sc);
-                    let term = b.mul(Ty::F32, d8, f);
-                    sumf = Some(match sumf {
-                        None => term,
-                        Some(acc) => b.add(Ty::F32, acc, term),
-                    });
-                }
-                b.mul(Ty::F32, d, sumf.expect("QR > 0"))
+                let stride = 2 * i64::from(Q8_1_BYTES);
+                let [sumf] = sum_over_q8_1(
+                    b,
+                    x_block,
+                    x_blocks_off,
+                    x_word,
+                    parts.len(),
+                    stride,
+                    |b, i, u, d8| {
+                        let (q, sc) = parts[i];
+                        let dot = dp4a0(b, q, u);
+                        let bias = dp4a0(b, 0x2020_2020u32, u);
+                        let dot = b.sub(Ty::S32, dot, bias);
+                        let dot_sc = b.mul(Ty::S32, dot, sc);
+                        let f = to_f32(b, dot_sc);
+                        [b.mul(Ty::F32, d8, f)]
+                    },
+                );
+                b.mul(Ty::F32, d, sumf)
             })
             .collect()
     }
