@@ -60,6 +60,40 @@ fn table_regs(b: &mut KernelBuilder) -> [Reg; 4] {
     table_words().map(|w| b.mov(Ty::B32, w))
 }
 
+/// Offset of `qs` in `block_iq4_nl` / `block_iq4_xs`.
+const QS_NL: i64 = 2;
+const QS_XS: i64 = 8;
+
+/// `(4 * iqs, table bytes of words iqs .. iqs + count of qs)`, the words at byte `qs` of the
+/// block read with `load`.
+fn lookup_words(
+    b: &mut KernelBuilder,
+    w_block: Reg,
+    iqs: Reg,
+    count: u32,
+    qs: i64,
+    load: fn(&mut KernelBuilder, Addr) -> Reg,
+) -> (Reg, Vec<(Reg, Reg)>) {
+    let table = table_regs(b);
+    let word_offset = b.shl(Ty::U32, iqs, 2u32);
+    let w_words = offset_addr(b, w_block, word_offset);
+    let v = (0..count)
+        .map(|l| {
+            let q4 = load(b, Addr::reg_off(w_words, qs + 4 * i64::from(l)));
+            lookup(b, &table, q4)
+        })
+        .collect();
+    (word_offset, v)
+}
+
+/// `d * d8 * sumi`, `d8` the f16 `d` of the Q8_1 block at `x_block`.
+fn scaled_by_d8(b: &mut KernelBuilder, d: Reg, x_block: Reg, sumi: Reg) -> Reg {
+    let d8 = f16_at(b, Addr::reg(x_block));
+    let dd = b.mul(Ty::F32, d, d8);
+    let f = to_f32(b, sumi);
+    b.mul(Ty::F32, dd, f)
+}
+
 /// `sum_l dp4a(v[l].0, u[l]) + dp4a(v[l].1, u[l + 4])` over words `x_words + 4l`.
 fn dot_words(b: &mut KernelBuilder, v: &[(Reg, Reg)], x_words: Reg) -> Reg {
     let mut sumi = crate::builder::Operand::Int(0);
@@ -104,25 +138,14 @@ impl GemvFormat for Iq4Nl {
         x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
-        let table = table_regs(b);
-        let word_offset = b.shl(Ty::U32, iqs, 2u32);
-        let w_words = offset_addr(b, w_block, word_offset);
-        let v: Vec<(Reg, Reg)> = (0..self.vdr())
-            .map(|l| {
-                let q4 = int_b2(b, Addr::reg_off(w_words, 2 + 4 * i64::from(l)));
-                lookup(b, &table, q4)
-            })
-            .collect();
+        let (word_offset, v) = lookup_words(b, w_block, iqs, self.vdr(), QS_NL, int_b2);
         let d = f16_at(b, Addr::reg(w_block));
         x_blocks
             .iter()
             .map(|&x_block| {
                 let x_words = offset_addr(b, x_block, word_offset);
                 let sumi = dot_words(b, &v, x_words);
-                let d8 = f16_at(b, Addr::reg(x_block));
-                let dd = b.mul(Ty::F32, d, d8);
-                let f = to_f32(b, sumi);
-                b.mul(Ty::F32, dd, f)
+                scaled_by_d8(b, d, x_block, sumi)
             })
             .collect()
     }
@@ -149,15 +172,7 @@ impl GemvFormat for Iq4Xs {
         x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
-        let table = table_regs(b);
-        let word_offset = b.shl(Ty::U32, iqs, 2u32);
-        let w_words = offset_addr(b, w_block, word_offset);
-        let v: Vec<(Reg, Reg)> = (0..self.vdr())
-            .map(|j| {
-                let q4 = int_b4(b, Addr::reg_off(w_words, 8 + 4 * i64::from(j)));
-                lookup(b, &table, q4)
-            })
-            .collect();
+        let (_, v) = lookup_words(b, w_block, iqs, self.vdr(), QS_XS, int_b4);
         // ls = ((scales_l[iqs / 8] >> (iqs & 4)) & 0xF) | (((scales_h >> (iqs / 2)) & 3) << 4)
         let l_index = b.shr(Ty::U32, iqs, 3u32);
         let l_addr = offset_addr(b, w_block, l_index);
@@ -184,10 +199,7 @@ impl GemvFormat for Iq4Xs {
                 let xb = offset_addr(b, x_block, x_off);
                 let sumi = dot_words(b, &v, xb);
                 let sumi = b.mul(Ty::S32, sumi, scale);
-                let d8 = f16_at(b, Addr::reg(xb));
-                let dd = b.mul(Ty::F32, d, d8);
-                let f = to_f32(b, sumi);
-                b.mul(Ty::F32, dd, f)
+                scaled_by_d8(b, d, xb, sumi)
             })
             .collect()
     }
