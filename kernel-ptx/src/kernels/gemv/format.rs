@@ -240,3 +240,21 @@ pub fn sum_over_q8_1<const N: usize>(
     }
     sums.expect("count > 0")
 }
+
+/// `sum_l dp4a(v[l].0, u[l]) + dp4a(v[l].1, u[l + 4])`, `u[w]` the Q8_1 `qs` word `w` counted
+/// from `x_words` (a block address plus `4 * iqs`): the low-nibble quants of word `l` meet
+/// activation word `l`, the high nibbles word `l + 4` (`vec_dot_q4_0_q8_1_impl` and kin).
+pub fn dp4a_nibble_pairs(b: &mut KernelBuilder, v: &[(Reg, Reg)], x_words: Reg) -> Reg {
+    let mut sumi = Operand::Int(0);
+    for (l, &(vx, vy)) in v.iter().enumerate() {
+        let off = Q8_1_QS + 4 * l as i64;
+        let u0 = int_b4(b, Addr::reg_off(x_words, off));
+        let u1 = int_b4(b, Addr::reg_off(x_words, off + 16));
+        let s = b.dp4a(vx, u0, sumi);
+        sumi = b.dp4a(vy, u1, s).into();
+    }
+    match sumi {
+        Operand::Reg(r) => r,
+        _ => unreachable!("at least one word"),
+    }
+}

@@ -11,8 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, f16_at, int_b2, int_b4, offset_addr,
-    to_f32,
+    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a_nibble_pairs, f16_at, int_b2, int_b4,
+    offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -94,22 +94,6 @@ fn scaled_by_d8(b: &mut KernelBuilder, d: Reg, x_block: Reg, sumi: Reg) -> Reg {
     b.mul(Ty::F32, dd, f)
 }
 
-/// `sum_l dp4a(v[l].0, u[l]) + dp4a(v[l].1, u[l + 4])` over words `x_words + 4l`.
-fn dot_words(b: &mut KernelBuilder, v: &[(Reg, Reg)], x_words: Reg) -> Reg {
-    let mut sumi = crate::builder::Operand::Int(0);
-    for (l, &(vx, vy)) in v.iter().enumerate() {
-        let off = Q8_1_QS + 4 * l as i64;
-        let u0 = int_b4(b, Addr::reg_off(x_words, off));
-        let u1 = int_b4(b, Addr::reg_off(x_words, off + 16));
-        let s = b.dp4a(vx, u0, sumi);
-        sumi = b.dp4a(vy, u1, s).into();
-    }
-    match sumi {
-        crate::builder::Operand::Reg(r) => r,
-        _ => unreachable!("at least one word"),
-    }
-}
-
 pub struct Iq4Nl;
 pub struct Iq4Xs;
 #[allow(non_upper_case_globals)]
@@ -144,7 +128,7 @@ impl GemvFormat for Iq4Nl {
             .iter()
             .map(|&x_block| {
                 let x_words = offset_addr(b, x_block, word_offset);
-                let sumi = dot_words(b, &v, x_words);
+                let sumi = dp4a_nibble_pairs(b, &v, x_words);
                 scaled_by_d8(b, d, x_block, sumi)
             })
             .collect()
@@ -197,7 +181,7 @@ impl GemvFormat for Iq4Xs {
             .iter()
             .map(|&x_block| {
                 let xb = offset_addr(b, x_block, x_off);
-                let sumi = dot_words(b, &v, xb);
+                let sumi = dp4a_nibble_pairs(b, &v, xb);
                 let sumi = b.mul(Ty::S32, sumi, scale);
                 scaled_by_d8(b, d, xb, sumi)
             })

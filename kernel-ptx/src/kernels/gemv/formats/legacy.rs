@@ -10,8 +10,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_QS, WeightSource, bits, dp4a0, f16_at, half2_at, int_b2, int_b4, offset_addr,
-    to_f32,
+    GemvFormat, WeightSource, bits, dp4a_nibble_pairs, f16_at, half2_at, int_b2, int_b4,
+    offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -146,18 +146,8 @@ impl GemvFormat for Legacy {
             .map(|&x_block| {
                 let (d8, s8) = half2_at(b, Addr::reg(x_block));
                 let x_words = offset_addr(b, x_block, word_offset);
-                let mut sumi = None;
-                for (i, &(vi0, vi1)) in v.iter().enumerate() {
-                    let off = Q8_1_QS + 4 * i as i64;
-                    let u0 = int_b4(b, Addr::reg_off(x_words, off));
-                    let u1 = int_b4(b, Addr::reg_off(x_words, off + 4 * i64::from(QI)));
-                    let acc = match sumi {
-                        None => dp4a0(b, vi0, u0),
-                        Some(acc) => b.dp4a(vi0, u0, acc),
-                    };
-                    sumi = Some(b.dp4a(vi1, u1, acc));
-                }
-                let sumf = to_f32(b, sumi.expect("VDR > 0"));
+                let sumi = dp4a_nibble_pairs(b, &v, x_words);
+                let sumf = to_f32(b, sumi);
                 match m {
                     // sumi * (d * d8) + (m * s8) / (QI8_1 / (VDR * QR))
                     Some(m) => {
