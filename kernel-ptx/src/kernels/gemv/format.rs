@@ -213,9 +213,29 @@ pub fn k_quant_lane(b: &mut KernelBuilder, w_block: Reg, iqs: Reg, qr: u32) -> K
     }
 }
 
-/// One column's `N` sums `sum_i term(i, u_i, d8_i)` over `count` Q8_1 blocks `stride` bytes
-/// apart from `x_block + x_blocks_off`: `u_i` is the word at byte `x_word` of block i's `qs`,
-/// `d8_i` its `d` as f32. The sums accumulate in term order.
+/// Q8_1 block `block` bytes past `xb`, the thread's words starting `x_word` bytes into its `qs`.
+#[derive(Clone, Copy)]
+pub struct Q8_1Slot {
+    xb: Reg,
+    xw: Reg,
+    block: i64,
+}
+
+impl Q8_1Slot {
+    /// The thread's activation word `w` of this block.
+    pub fn word(self, b: &mut KernelBuilder, w: i64) -> Reg {
+        int_b4(b, Addr::reg_off(self.xw, self.block + Q8_1_QS + 4 * w))
+    }
+
+    /// The block's `d` as f32.
+    pub fn d(self, b: &mut KernelBuilder) -> Reg {
+        f16_at(b, Addr::reg_off(self.xb, self.block))
+    }
+}
+
+/// One column's `N` sums `sum_i term(i, slot_i)` over `count` Q8_1 blocks `stride` bytes apart
+/// from `x_block + x_blocks_off`, the thread's words at byte `x_word` of each `qs`. The sums
+/// accumulate in term order.
 pub fn sum_over_q8_1<const N: usize>(
     b: &mut KernelBuilder,
     x_block: Reg,
@@ -223,16 +243,14 @@ pub fn sum_over_q8_1<const N: usize>(
     x_word: Reg,
     count: usize,
     stride: i64,
-    mut term: impl FnMut(&mut KernelBuilder, usize, Reg, Reg) -> [Reg; N],
+    mut term: impl FnMut(&mut KernelBuilder, usize, Q8_1Slot) -> [Reg; N],
 ) -> [Reg; N] {
     let xb = offset_addr(b, x_block, x_blocks_off);
     let xw = offset_addr(b, xb, x_word);
     let mut sums: Option<[Reg; N]> = None;
     for i in 0..count {
         let block = stride * i as i64;
-        let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS));
-        let d8 = f16_at(b, Addr::reg_off(xb, block));
-        let terms = term(b, i, u, d8);
+        let terms = term(b, i, Q8_1Slot { xb, xw, block });
         sums = Some(match sums {
             None => terms,
             Some(acc) => std::array::from_fn(|k| b.add(Ty::F32, acc[k], terms[k])),

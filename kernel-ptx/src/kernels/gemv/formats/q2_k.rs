@@ -80,7 +80,9 @@ impl GemvFormat for Q2K {
                     x_word,
                     parts.len(),
                     stride,
-                    |b, i, u, d8| {
+                    |b, i, x| {
+                        let u = x.word(b, 0);
+                        let d8 = x.d(b);
                         let (vi, scale, min4) = parts[i];
                         let dot = dp4a0(b, vi, u);
                         let dot_sc = b.mul(Ty::S32, dot, scale);

@@ -107,7 +107,9 @@ impl GemvFormat for Q3K {
                     x_word,
                     parts.len(),
                     stride,
-                    |b, i, u, d8| {
+                    |b, i, x| {
+                        let u = x.word(b, 0);
+                        let d8 = x.d(b);
                         let (vil, vih, sc) = parts[i];
                         let pos = dp4a0(b, vil, u);
                         let neg = dp4a0(b, vih, u);

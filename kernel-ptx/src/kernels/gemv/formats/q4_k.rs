@@ -16,8 +16,7 @@
 
 use crate::builder::{Addr, Cmp, KernelBuilder, Operand, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, Q8_1_QS, WeightSource, bits, f16_at, half2_in, int_b4, offset_addr,
-    to_f32,
+    GemvFormat, Q8_1_BYTES, WeightSource, bits, half2_in, offset_addr, sum_over_q8_1, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -173,31 +172,25 @@ impl GemvFormat for AffineK {
         x_blocks
             .iter()
             .map(|&x_block| {
-                let xb = offset_addr(b, x_block, x_blocks_off);
-                let xw = offset_addr(b, xb, h16);
-                let mut sums: Option<(Reg, Reg)> = None;
-                for (i, vi) in v.iter().enumerate() {
-                    let block = i64::from(Q8_1_BYTES) * i as i64;
-                    let d8 = f16_at(b, Addr::reg_off(xb, block));
-                    let mut dot = Operand::Int(0);
-                    let mut sum_u = Operand::Int(0);
-                    for (w, &vw) in vi.iter().enumerate() {
-                        let u = int_b4(b, Addr::reg_off(xw, block + Q8_1_QS + 4 * w as i64));
-                        dot = b.dp4a(vw, u, dot).into();
-                        sum_u = b.dp4a(ONES, u, sum_u).into();
-                    }
-                    let dot_sc = b.mul(Ty::S32, dot, sc[i]);
-                    let fd = to_f32(b, dot_sc);
-                    let term_d = b.mul(Ty::F32, d8, fd);
-                    let sum_m = b.mul(Ty::S32, sum_u, m[i]);
-                    let fm = to_f32(b, sum_m);
-                    let term_m = b.mul(Ty::F32, d8, fm);
-                    sums = Some(match sums {
-                        None => (term_d, term_m),
-                        Some((sd, sm)) => (b.add(Ty::F32, sd, term_d), b.add(Ty::F32, sm, term_m)),
+                let stride = i64::from(Q8_1_BYTES);
+                let [sumf_d, sumf_m] =
+                    sum_over_q8_1(b, x_block, x_blocks_off, h16, v.len(), stride, |b, i, x| {
+                        let d8 = x.d(b);
+                        let mut dot = Operand::Int(0);
+                        let mut sum_u = Operand::Int(0);
+                        for (w, &vw) in v[i].iter().enumerate() {
+                            let u = x.word(b, w as i64);
+                            dot = b.dp4a(vw, u, dot).into();
+                            sum_u = b.dp4a(ONES, u, sum_u).into();
+                        }
+                        let dot_sc = b.mul(Ty::S32, dot, sc[i]);
+                        let fd = to_f32(b, dot_sc);
+                        let term_d = b.mul(Ty::F32, d8, fd);
+                        let sum_m = b.mul(Ty::S32, sum_u, m[i]);
+                        let fm = to_f32(b, sum_m);
+                        let term_m = b.mul(Ty::F32, d8, fm);
+                        [term_d, term_m]
                     });
-                }
-                let (sumf_d, sumf_m) = sums.expect("QR > 0");
                 let a = b.mul(Ty::F32, d, sumf_d);
                 let c = b.mul(Ty::F32, dmin, sumf_m);
                 b.sub(Ty::F32, a, c)

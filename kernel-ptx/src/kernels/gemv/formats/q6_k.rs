@@ -108,7 +108,9 @@ impl GemvFormat for Q6K {
                     x_word,
                     parts.len(),
                     stride,
-                    |b, i, u, d8| {
+                    |b, i, x| {
+                        let u = x.word(b, 0);
+                        let d8 = x.d(b);
                         let (q, sc) = parts[i];
                         let dot = dp4a0(b, q, u);
                         let bias = dp4a0(b, 0x2020_2020u32, u);
