@@ -5,7 +5,7 @@
 //! word is read as two `u16` halves (ggml's `get_int_b2`). Activation words are 4-byte aligned.
 
 use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
-use crate::kernels::gemv::format::{GemvFormat, WeightSource};
+use crate::kernels::gemv::format::{GemvFormat, WeightSource, int_b2_in};
 use quant_formats::GgmlType;
 
 pub struct Q8_0;
@@ -51,11 +51,7 @@ impl GemvFormat for Q8_0 {
         let w_d16 = b.ld(w_space, Ty::B16, Addr::reg(w_block));
         let w_words = b.add_offset(w_block, word_offset);
         let w: Vec<Reg> = (0..vdr)
-            .map(|i| {
-                let lo = b.ld(w_space, Ty::B16, Addr::reg_off(w_words, W_QS + 4 * i));
-                let hi = b.ld(w_space, Ty::B16, Addr::reg_off(w_words, W_QS + 4 * i + 2));
-                b.pack_b16x2(lo, hi)
-            })
+            .map(|i| int_b2_in(b, w_space, Addr::reg_off(w_words, W_QS + 4 * i)))
             .collect();
         let w_d = b.cvt(Ty::F32, Ty::F16, None, w_d16);
 
