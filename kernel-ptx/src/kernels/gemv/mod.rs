@@ -39,55 +39,30 @@ const WARP: u32 = 32;
 /// Most activation columns one launch handles.
 pub const MAX_M: u8 = 8;
 
-pub const PARAMS: &[Param] = &[
+const fn ptr(name: &'static str) -> Param {
     Param {
-        name: "w",
+        name,
         kind: ParamKind::Ptr,
-    },
+    }
+}
+
+const fn u32_param(name: &'static str) -> Param {
     Param {
-        name: "x",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "y",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "n",
+        name,
         kind: ParamKind::U32,
-    },
-    Param {
-        name: "k",
-        kind: ParamKind::U32,
-    },
-];
+    }
+}
+
+pub const PARAMS: &[Param] = &[ptr("w"), ptr("x"), ptr("y"), u32_param("n"), u32_param("k")];
 
 /// Arguments of the gate/up/SwiGLU variant: both weight matrices `[n, k]`, then as `PARAMS`.
 pub const PARAMS_GATE_UP: &[Param] = &[
-    Param {
-        name: "w_gate",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "w_up",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "x",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "y",
-        kind: ParamKind::Ptr,
-    },
-    Param {
-        name: "n",
-        kind: ParamKind::U32,
-    },
-    Param {
-        name: "k",
-        kind: ParamKind::U32,
-    },
+    ptr("w_gate"),
+    ptr("w_up"),
+    ptr("x"),
+    ptr("y"),
+    u32_param("n"),
+    u32_param("k"),
 ];
 
 /// One gemv variant. Fields are private so every value is one `new` accepted.
