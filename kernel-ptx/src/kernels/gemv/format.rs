@@ -276,3 +276,11 @@ pub fn dp4a_nibble_pairs(b: &mut KernelBuilder, v: &[(Reg, Reg)], x_words: Reg) 
         _ => unreachable!("at least one word"),
     }
 }
+
+/// `d * sumf_d - dmin * sumf_m`: the result of the K-quants with mins (`dm = {d, dmin}` in
+/// `vec_dot_q2_K_q8_1_impl_mmvq`, `vec_dot_q4_K_q8_1_impl_vmmq`).
+pub fn scaled_minus_mins(b: &mut KernelBuilder, dm: (Reg, Reg), sumf_d: Reg, sumf_m: Reg) -> Reg {
+    let a = b.mul(Ty::F32, dm.0, sumf_d);
+    let c = b.mul(Ty::F32, dm.1, sumf_m);
+    b.sub(Ty::F32, a, c)
+}

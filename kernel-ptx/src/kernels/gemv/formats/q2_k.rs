@@ -12,7 +12,7 @@
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
     GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a0, half2_at, int_b4, k_quant_lane, offset_addr,
-    sum_over_q8_1, to_f32,
+    scaled_minus_mins, sum_over_q8_1, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -94,9 +94,7 @@ impl GemvFormat for Q2K {
                         [term_d, term_m]
                     },
                 );
-                let a = b.mul(Ty::F32, d, sumf_d);
-                let c = b.mul(Ty::F32, dmin, sumf_m);
-                b.sub(Ty::F32, a, c)
+                scaled_minus_mins(b, (d, dmin), sumf_d, sumf_m)
             })
             .collect()
     }

@@ -16,7 +16,8 @@
 
 use crate::builder::{Addr, Cmp, KernelBuilder, Operand, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, WeightSource, bits, half2_in, offset_addr, sum_over_q8_1, to_f32,
+    GemvFormat, Q8_1_BYTES, WeightSource, bits, half2_in, offset_addr, scaled_minus_mins,
+    sum_over_q8_1, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -191,9 +192,7 @@ impl GemvFormat for AffineK {
                         let term_m = b.mul(Ty::F32, d8, fm);
                         [term_d, term_m]
                     });
-                let a = b.mul(Ty::F32, d, sumf_d);
-                let c = b.mul(Ty::F32, dmin, sumf_m);
-                b.sub(Ty::F32, a, c)
+                scaled_minus_mins(b, (d, dmin), sumf_d, sumf_m)
             })
             .collect()
     }
