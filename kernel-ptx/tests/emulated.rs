@@ -4,25 +4,12 @@
 
 mod emu;
 
+use emu::inputs::uniform;
 use emu::{Arg, Gpu};
 use kernel_ptx::{Embedding, Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
 use quant_formats::{GgmlType, QuantizedActivation, dequantize_row, quantize_row, vec_dot_row};
 
 const T: SmTarget = SmTarget::Sm90;
-
-/// Seeded xorshift64* values in [-scale, scale).
-fn random(seed: u64, len: usize, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s >> 12;
-            s ^= s << 25;
-            s ^= s >> 27;
-            let u = (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
-            (2.0 * u - 1.0) * scale
-        })
-        .collect()
-}
 
 fn launch(gpu: &mut Gpu, kt: KernelType, dims: LaunchDims, args: &[Arg]) {
     let geo = kt.launch(&dims).unwrap();
@@ -45,7 +32,7 @@ fn assert_close(got: &[f32], want: &[f32], rel: f32, what: &str) {
 #[test]
 fn quantize_q8_1_matches_the_cpu_reference_bit_for_bit() {
     let (m, k) = (3usize, 96usize);
-    let mut x = random(1, m * k, 3.0);
+    let mut x = uniform(1, m * k, 3.0);
     // Exact .5 ties after scaling: amax = 127 makes id = 1.
     x[0] = 127.0;
     x[1] = 2.5;
@@ -91,14 +78,14 @@ fn gemv_matches_vec_dot_and_is_batch_invariant() {
         let qk = format.block_elems();
         // 37 blocks per row: several loop trips at every format's blocks-per-iteration, with a ragged tail.
         let (n, k) = (13usize, 37 * qk.max(32));
-        let w: Vec<u8> = random(2, n * k, 1.0)
+        let w: Vec<u8> = uniform(2, n * k, 1.0)
             .chunks(k)
             .flat_map(|r| quantize_row(format, r).unwrap())
             .collect();
         let row_bytes = w.len() / n;
         let mut single: Vec<Vec<f32>> = Vec::new();
         for m in [1usize, 2, 3, 8] {
-            let x = random(3, m * k, 2.0);
+            let x = uniform(3, m * k, 2.0);
             let acts: Vec<QuantizedActivation> = x
                 .chunks(k)
                 .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
@@ -175,9 +162,9 @@ fn rms_norm_ref(h: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
 fn rms_norm_plain_and_fused_residual() {
     let (rows, n) = (3usize, 333usize);
     let eps = 1e-5f32;
-    let x = random(4, rows * n, 2.0);
-    let res = random(5, rows * n, 1.0);
-    let w = random(6, n, 1.5);
+    let x = uniform(4, rows * n, 2.0);
+    let res = uniform(5, rows * n, 1.0);
+    let w = uniform(6, n, 1.5);
     for residual in [false, true] {
         let mut gpu = Gpu::default();
         let px = gpu.alloc_f32(&x);
@@ -232,8 +219,8 @@ fn rms_norm_plain_and_fused_residual() {
 #[test]
 fn add_and_swiglu() {
     let (rows, n) = (2usize, 301usize);
-    let a = random(7, rows * n, 8.0);
-    let b = random(8, rows * n, 3.0);
+    let a = uniform(7, rows * n, 8.0);
+    let b = uniform(8, rows * n, 3.0);
     for swiglu in [false, true] {
         let mut gpu = Gpu::default();
         let pa = gpu.alloc_f32(&a);
@@ -278,7 +265,7 @@ fn add_and_swiglu() {
 #[test]
 fn rope_normal_and_neox_at_positions_from_memory() {
     let (tokens, heads, head_dim) = (3usize, 5usize, 64usize);
-    let x = random(9, tokens * heads * head_dim, 1.0);
+    let x = uniform(9, tokens * heads * head_dim, 1.0);
     let pos = [0u32, 17, 8191];
     let inv_freq: Vec<f32> = (0..head_dim / 2)
         .map(|i| 500_000f32.powf(-2.0 * i as f32 / head_dim as f32))
@@ -329,7 +316,7 @@ fn embedding_gather_matches_dequantize_row() {
     let (vocab, n) = (7usize, 512usize);
     let ids = [3u32, 0, 6, 3, 99];
     for format in kernel_ptx::kernels::embedding::FORMATS {
-        let table = random(10, vocab * n, 2.0);
+        let table = uniform(10, vocab * n, 2.0);
         let bytes: Vec<u8> = table
             .chunks(n)
             .flat_map(|r| quantize_row(format, r).unwrap())
@@ -387,9 +374,9 @@ fn embedding_gather_matches_dequantize_row() {
 fn argmax_two_stage_finds_first_maximum() {
     let n = 10_000usize;
     let mut rows = [
-        random(11, n, 5.0),
+        uniform(11, n, 5.0),
         vec![f32::NEG_INFINITY; n],
-        random(12, n, 5.0),
+        uniform(12, n, 5.0),
     ];
     rows[0][9_999] = 50.0;
     rows[0][4_100] = 50.0; // tie: the lower index wins, across stage-1 chunks
@@ -429,9 +416,9 @@ fn argmax_two_stage_finds_first_maximum() {
 fn rms_norm_q8_1_equals_norm_then_quantize() {
     let (rows, n) = (3usize, 320usize);
     let eps = 1e-6f32;
-    let x = random(13, rows * n, 2.0);
-    let res = random(14, rows * n, 1.0);
-    let w = random(15, n, 1.5);
+    let x = uniform(13, rows * n, 2.0);
+    let res = uniform(14, rows * n, 1.0);
+    let w = uniform(15, n, 1.5);
     let dims = LaunchDims {
         n: n as u32,
         rows: rows as u32,

@@ -3,31 +3,10 @@
 
 mod emu;
 
+use emu::inputs::{nonzero, quantized_matrix};
 use emu::{Arg, Gpu};
 use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
-use quant_formats::{GgmlType, QuantizedActivation, quantize_row, vec_dot_row};
-
-/// Seeded values in `±[0.05, 1)`.
-fn random(seed: u64, len: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s >> 12;
-            s ^= s << 25;
-            s ^= s >> 27;
-            let u = (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
-            let v = 0.05 + 0.95 * (2.0 * u - 1.0).abs();
-            if u < 0.5 { -v } else { v }
-        })
-        .collect()
-}
-
-fn matrix(format: GgmlType, seed: u64, n: usize, k: usize) -> Vec<u8> {
-    random(seed, n * k)
-        .chunks(k)
-        .flat_map(|r| quantize_row(format, r).unwrap())
-        .collect()
-}
+use quant_formats::{QuantizedActivation, vec_dot_row};
 
 #[test]
 fn gate_up_swiglu_matches_silu_of_vec_dots() {
@@ -35,10 +14,10 @@ fn gate_up_swiglu_matches_silu_of_vec_dots() {
     for format in gemv_formats() {
         let (n, m) = (5usize, 3usize);
         let k = 3 * format.block_elems().max(32);
-        let gate = matrix(format, 11, n, k);
-        let up = matrix(format, 12, n, k);
+        let gate = quantized_matrix(format, 11, n, k);
+        let up = quantized_matrix(format, 12, n, k);
         let row_bytes = gate.len() / n;
-        let acts: Vec<QuantizedActivation> = random(13, m * k)
+        let acts: Vec<QuantizedActivation> = nonzero(13, m * k)
             .chunks(k)
             .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
             .collect();

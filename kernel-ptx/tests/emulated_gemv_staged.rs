@@ -4,25 +4,11 @@
 
 mod emu;
 
+use emu::inputs::{nonzero, quantized_matrix};
 use emu::{Arg, Gpu};
 use kernel_ptx::kernels::gemv::default_geometry;
 use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
-use quant_formats::{GgmlType, QuantizedActivation, quantize_row, vec_dot_row};
-
-/// Seeded values in `±[0.05, 1)`.
-fn random(seed: u64, len: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s >> 12;
-            s ^= s << 25;
-            s ^= s >> 27;
-            let u = (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
-            let v = 0.05 + 0.95 * (2.0 * u - 1.0).abs();
-            if u < 0.5 { -v } else { v }
-        })
-        .collect()
-}
+use quant_formats::{GgmlType, QuantizedActivation, vec_dot_row};
 
 /// Blocks per row with 16-byte aligned rows and a ragged last tile: 8 × 13 = 104 for 34-byte
 /// Q8_0 blocks and 8 × 3 = 24 for 210-byte Q6_K blocks (8 blocks = a multiple of 16 bytes), 37
@@ -88,10 +74,7 @@ fn staged_gemv_matches_vec_dot_and_the_unstaged_body_bit_for_bit() {
         let (warps, rows) = default_geometry(format);
         let blocks = aligned_blocks_per_row(format);
         let (n, k) = (7usize, blocks * format.block_elems());
-        let w: Vec<u8> = random(21, n * k)
-            .chunks(k)
-            .flat_map(|r| quantize_row(format, r).unwrap())
-            .collect();
+        let w = quantized_matrix(format, 21, n, k);
         let row_bytes = w.len() / n;
         assert_eq!(
             row_bytes % 16,
@@ -99,7 +82,7 @@ fn staged_gemv_matches_vec_dot_and_the_unstaged_body_bit_for_bit() {
             "{format}: rows must be aligned for this test"
         );
         for m in [1usize, 8] {
-            let acts: Vec<QuantizedActivation> = random(22, m * k)
+            let acts: Vec<QuantizedActivation> = nonzero(22, m * k)
                 .chunks(k)
                 .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
                 .collect();

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod inputs;
+
 use half::{bf16, f16};
 use std::collections::HashMap;
 
