@@ -4,7 +4,8 @@
 //!
 //! One warp per block, one value per lane (like ggml-cuda's `quantize_q8_1`), with warp
 //! reductions for `amax` (exact) and the integer sum (exact).
-//! Layout: x f32 `[m, k]` row-major; y `block_q8_1 [m, k/32]` = `{ d: f16, s: f16, qs: [i8; 32] }`.
+//! Layout: x f32 `[m, k]` row-major; y the blocks `block_q8_1 [m, k/32]` in the planar layout of
+//! `quant_formats::q8_1_to_planes`: quants `[m, k]` i8, then `{ d, s }` f16 pairs `[m, k/32]`.
 
 use crate::builder::{
     Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Round, Space, Special, Ty,
@@ -17,7 +18,6 @@ use quant_formats::GgmlType;
 /// Threads per block (8 Q8_1 blocks).
 const BLOCK_THREADS: u32 = 256;
 const QK8_1: u32 = GgmlType::Q8_1.block_elems() as u32;
-const Q8_1_BYTES: u32 = GgmlType::Q8_1.block_bytes() as u32;
 
 pub const PARAMS: &[Param; 4] = &[
     Param::ptr("x"),
@@ -58,15 +58,42 @@ pub fn build(name: &str, target: SmTarget) -> Kernel {
 
     let x_addr = b.index_addr(x, gid, 4);
     let v = b.ld(Space::GlobalNc, Ty::F32, Addr::reg(x_addr));
-    emit_quantize_block(&mut b, v, y, block, lane);
+    let out = Q8_1Planes::new(&mut b, y, n_blocks);
+    emit_quantize_block(&mut b, v, out, block, lane);
     b.place(&done);
     b.ret();
     b.finish()
 }
 
+/// Where Q8_1 blocks go: the two planes of `quant_formats::q8_1_to_planes`.
+#[derive(Clone, Copy)]
+pub(crate) struct Q8_1Planes {
+    /// Quants, 32 bytes per block.
+    quants: Reg,
+    /// `{ d, s }` f16 pairs, 4 bytes per block.
+    scales: Reg,
+}
+
+impl Q8_1Planes {
+    /// The planes of a buffer at `y` holding `blocks` (u32) Q8_1 blocks.
+    pub(crate) fn new(b: &mut KernelBuilder, y: Reg, blocks: Reg) -> Self {
+        let quant_bytes = b.mul_wide(Ty::U32, blocks, 32u32);
+        Q8_1Planes {
+            quants: y,
+            scales: b.add(Ty::U64, y, quant_bytes),
+        }
+    }
+}
+
 /// Quantises one Q8_1 block held one value per lane (`v`, f32) by a whole warp and stores it
 /// as block `block` of `y`: the shared tail of `quantize_q8_1` and the fused norm kernels.
-pub(crate) fn emit_quantize_block(b: &mut KernelBuilder, v: Reg, y: Reg, block: Reg, lane: Reg) {
+pub(crate) fn emit_quantize_block(
+    b: &mut KernelBuilder,
+    v: Reg,
+    y: Q8_1Planes,
+    block: Reg,
+    lane: Reg,
+) {
     let abs_v = b.abs(Ty::F32, v);
     let amax = warp_max(b, Ty::F32, abs_v);
     let d = b.div(Ty::F32, amax, 127.0f32);
@@ -77,9 +104,10 @@ pub(crate) fn emit_quantize_block(b: &mut KernelBuilder, v: Reg, y: Reg, block: 
     let q = round_half_away(b, scaled);
     let sum = warp_sum(b, Ty::S32, q);
 
-    let y_block = b.index_addr(y, block, Q8_1_BYTES);
+    let y_block = b.index_addr(y.quants, block, QK8_1);
     let y_q = b.add_offset(y_block, lane);
-    b.st(Space::Global, Ty::S8, Addr::reg_off(y_q, 4), q);
+    b.st(Space::Global, Ty::S8, Addr::reg(y_q), q);
+    let y_ds = b.index_addr(y.scales, block, 4);
     let is_lane0 = b.setp(Cmp::Eq, Ty::U32, lane, 0u32);
     let sum_f = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), sum);
     let s = b.mul(Ty::F32, sum_f, d);
@@ -87,7 +115,7 @@ pub(crate) fn emit_quantize_block(b: &mut KernelBuilder, v: Reg, y: Reg, block: 
     let s16 = b.cvt(Ty::F16, Ty::F32, Some(Round::Rn), s);
     let ds = b.pack_b16x2(d16, s16);
     b.predicated(is_lane0, false, |b| {
-        b.st(Space::Global, Ty::B32, Addr::reg(y_block), ds)
+        b.st(Space::Global, Ty::B32, Addr::reg(y_ds), ds)
     });
 }
 

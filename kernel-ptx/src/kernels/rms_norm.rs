@@ -7,12 +7,13 @@
 //! block reduction in a fixed order. Shapes: x, y, residual f32 `[rows, n]`; w f32 `[n]`.
 //! `x` and `w` are read through the non-coherent path: `y` must not alias them.
 //! `build_q8_1` fuses the norm into `quantize_q8_1` (norm output goes straight to Q8_1 blocks
-//! for the integer gemv); its parameters are the same, with `y` Q8_1 `[rows, n / 32]`.
+//! for the integer gemv); its parameters are the same, with `y` Q8_1 `[rows, n / 32]` in the
+//! planar layout of `quant_formats::q8_1_to_planes`.
 
 use crate::builder::{
     Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Round, Space, Special, Ty,
 };
-use crate::kernels::quantize_q8_1::emit_quantize_block;
+use crate::kernels::quantize_q8_1::{Q8_1Planes, emit_quantize_block};
 use crate::kernels::reduce::block_sum;
 use crate::{LaunchDims, LaunchGeometry, Param, SmTarget};
 
@@ -145,6 +146,10 @@ pub fn build_q8_1(name: &str, target: SmTarget, residual: bool) -> Kernel {
     let warp = b.shr(Ty::U32, tid, 5u32);
     let blocks = b.shr(Ty::U32, n, 5u32);
     let first_block = b.mul(Ty::U32, r.row, blocks);
+    // One CTA per row: the grid is the row count.
+    let rows = b.mov(Ty::U32, Special::NctaidX);
+    let total_blocks = b.mul(Ty::U32, rows, blocks);
+    let out = Q8_1Planes::new(&mut b, r.y, total_blocks);
     let qb = b.mov(Ty::U32, warp);
     let top = b.label("quant");
     let end = b.label("quant_done");
@@ -152,9 +157,9 @@ pub fn build_q8_1(name: &str, target: SmTarget, residual: bool) -> Kernel {
     b.bra_if(skip, false, &end);
     b.place(&top);
     let col = b.mad_lo(Ty::U32, qb, 32u32, lane);
-    let out = emit_normed(&mut b, r.x_row, res_row, r.w, scale, col);
+    let normed = emit_normed(&mut b, r.x_row, res_row, r.w, scale, col);
     let block = b.add(Ty::U32, first_block, qb);
-    emit_quantize_block(&mut b, out, r.y, block, lane);
+    emit_quantize_block(&mut b, normed, out, block, lane);
     let next = b.add(Ty::U32, qb, THREADS / 32);
     b.mov_to(qb, next);
     let more = b.setp(Cmp::Lt, Ty::U32, qb, blocks);
