@@ -38,6 +38,7 @@ pub struct KernelBuilder {
     shared: Vec<(String, u32, u32)>,
     dynamic_shared: Option<String>,
     max_threads: Option<u32>,
+    min_blocks_per_sm: Option<u32>,
     reg_counts: [u32; RegClass::ALL.len()],
     label_count: u32,
     guard: Option<String>,
@@ -53,6 +54,7 @@ impl KernelBuilder {
             shared: Vec::new(),
             dynamic_shared: None,
             max_threads: None,
+            min_blocks_per_sm: None,
             reg_counts: [0; RegClass::ALL.len()],
             label_count: 0,
             guard: None,
@@ -67,6 +69,13 @@ impl KernelBuilder {
     /// Declares `.maxntid threads, 1, 1` so ptxas budgets registers for that block size.
     pub fn max_threads(&mut self, threads: u32) {
         self.max_threads = Some(threads);
+    }
+
+    /// Declares `.minnctapersm blocks`: ptxas may use every register that leaves room for
+    /// `blocks` resident blocks of `max_threads` threads. With `.maxntid` alone ptxas picks its
+    /// own occupancy target and spills some gemv variants at ~72 registers.
+    pub fn min_blocks_per_sm(&mut self, blocks: u32) {
+        self.min_blocks_per_sm = Some(blocks);
     }
 
     /// A fresh register of `class`.
@@ -190,6 +199,9 @@ impl KernelBuilder {
         let _ = writeln!(out, ")");
         if let Some(t) = self.max_threads {
             let _ = writeln!(out, ".maxntid {t}, 1, 1");
+        }
+        if let Some(n) = self.min_blocks_per_sm {
+            let _ = writeln!(out, ".minnctapersm {n}");
         }
         let _ = writeln!(out, "{{");
         for class in RegClass::ALL {

@@ -7,12 +7,28 @@ use super::formats;
 use crate::builder::{Addr, KernelBuilder, Operand, Reg, Space, Ty};
 use quant_formats::GgmlType;
 
-/// Bytes of one Q8_1 activation block (`block_q8_1 = { d: f16, s: f16, qs: [i8; 32] }`).
+/// Quants per Q8_1 block (`QK8_1`).
+pub const QK8_1: u32 = 32;
+/// Bytes of one whole Q8_1 block (quants and `{ d, s }`).
 pub const Q8_1_BYTES: u32 = GgmlType::Q8_1.block_bytes() as u32;
-/// Offset of `qs` in `block_q8_1`.
-pub const Q8_1_QS: i64 = 4;
+/// Bytes of one Q8_1 `{ d, s }` f16 pair in the scale plane.
+pub const Q8_1_DS_BYTES: u32 = 4;
+
+/// How a format's activations `x` are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activations {
+    /// Q8_1 blocks in the planar layout of `quant_formats::q8_1_to_planes`: quants `[m, k]` i8,
+    /// then `{ d, s }` f16 pairs `[m, k / 32]`.
+    Q8_1Planes,
+    /// f32 `[m, k]`.
+    F32,
+}
 
 /// A weight format the gemv kernel can stream (ggml-cuda's `ggml_cuda_type_traits` + `vec_dot_*_q8_1`).
+///
+/// One thread's share of a block visit is split in three so the body loads each row's weights
+/// and each column's activations once: `emit_weights` per row, `emit_activations` per column,
+/// `emit_dot` per (row, column) on the registers the first two return.
 pub trait GemvFormat: Sync {
     /// The GGUF type of the weights.
     fn ty(&self) -> GgmlType;
@@ -27,10 +43,17 @@ pub trait GemvFormat: Sync {
         self.qk() / self.ty().block_elems() as u32 * self.ty().block_bytes() as u32
     }
 
-    /// Bytes of one column's activations covering one kernel block: `qk / 32` Q8_1 blocks for
-    /// integer formats, `qk` f32 for float formats.
+    /// The activation layout: Q8_1 planes for integer formats.
+    fn activations(&self) -> Activations {
+        Activations::Q8_1Planes
+    }
+
+    /// Bytes of one column's activations covering one kernel block (both planes for Q8_1).
     fn act_block_bytes(&self) -> u32 {
-        self.qk() / 32 * Q8_1_BYTES
+        match self.activations() {
+            Activations::Q8_1Planes => self.qk() / QK8_1 * Q8_1_BYTES,
+            Activations::F32 => self.qk() * 4,
+        }
     }
 
     /// QI: 32-bit words of quants per weight block (ggml's `QI*`, e.g. `QI8_0 = 8`).
@@ -40,7 +63,7 @@ pub trait GemvFormat: Sync {
     /// `qi / vdr` threads share one block; it must be a power of two.
     fn vdr(&self) -> u32;
 
-    /// True when `emit_vec_dot` honours [`WeightSource::Shared`], so the body may stage this
+    /// True when `emit_weights` honours [`WeightSource::Shared`], so the body may stage this
     /// format's rows through shared memory.
     fn stages_weights(&self) -> bool {
         false
@@ -57,18 +80,87 @@ pub trait GemvFormat: Sync {
         (4, 2)
     }
 
-    /// Emits the partial dot product of words `iqs .. iqs + vdr` of the weight block at
-    /// `w_block` (a u64 address in the space `src` names) with each column's activations. `x_blocks[j]` is the
-    /// address of column j's activations covering this weight block. Weights are loaded once
-    /// and reused for every column. Returns one f32 per column.
-    fn emit_vec_dot(
+    /// Loads thread `iqs`'s slice of the weight block at `w_block` (a u64 address in the space
+    /// `src` names) and decodes it into the registers `emit_dot` reads.
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg>;
+
+    /// Loads thread `iqs`'s activations of one column for the block at `x`.
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg>;
+
+    /// The thread's f32 partial dot of one row's decoded weights with one column's activations.
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg;
+}
+
+/// One column's activations covering one kernel block.
+#[derive(Clone, Copy, Debug)]
+pub struct ActBlock {
+    /// The block's first activation: its first quant in the Q8_1 quant plane, or an f32.
+    pub quants: Reg,
+    /// The `{ d, s }` pair of its first Q8_1 block in the scale plane (float formats: `quants`).
+    pub scales: Reg,
+}
+
+impl ActBlock {
+    /// `count` (1, 2 or 4) consecutive quant words at byte `offset + imm` of the block, one
+    /// load. The caller guarantees `4 * count`-byte alignment (the planes are 16-byte aligned
+    /// when `x` is and `k` is a multiple of 128; 32-element runs are always 32-byte aligned).
+    pub fn quant_words(
+        self,
+        b: &mut KernelBuilder,
+        offset: Option<Reg>,
+        imm: i64,
+        count: usize,
+    ) -> Vec<Reg> {
+        let base = offset.map_or(self.quants, |o| offset_addr(b, self.quants, o));
+        let addr = Addr::reg_off(base, imm);
+        if count == 1 {
+            vec![b.ld(Space::GlobalNc, Ty::B32, addr)]
+        } else {
+            b.ld_vec(Space::GlobalNc, Ty::B32, count, addr)
+        }
+    }
+
+    /// `count` (1, 2 or 4) consecutive `{ d, s }` words from Q8_1 block `index + imm` of the
+    /// block's first, one load (alignment as for [`ActBlock::quant_words`]).
+    pub fn scale_words(
+        self,
+        b: &mut KernelBuilder,
+        index: Option<Reg>,
+        imm: i64,
+        count: usize,
+    ) -> Vec<Reg> {
+        let base = match index {
+            Some(i) => b.index_addr(self.scales, i, Q8_1_DS_BYTES),
+            None => self.scales,
+        };
+        let addr = Addr::reg_off(base, imm * i64::from(Q8_1_DS_BYTES));
+        if count == 1 {
+            vec![b.ld(Space::GlobalNc, Ty::B32, addr)]
+        } else {
+            b.ld_vec(Space::GlobalNc, Ty::B32, count, addr)
+        }
+    }
+}
+
+/// `d` (the low half) of a `{ d, s }` word, as f32.
+pub fn ds_d(b: &mut KernelBuilder, ds: Reg) -> Reg {
+    let (d, _) = b.unpack_b16x2(ds);
+    b.cvt(Ty::F32, Ty::F16, None, d)
+}
+
+/// `(d, s)` of a `{ d, s }` word, as f32.
+pub fn ds_pair(b: &mut KernelBuilder, ds: Reg) -> (Reg, Reg) {
+    let (d, s) = b.unpack_b16x2(ds);
+    (
+        b.cvt(Ty::F32, Ty::F16, None, d),
+        b.cvt(Ty::F32, Ty::F16, None, s),
+    )
 }
 
 /// Where the weight block handed to [`GemvFormat::emit_vec_dot`] lives.
@@ -213,68 +305,65 @@ pub fn k_quant_lane(b: &mut KernelBuilder, w_block: Reg, iqs: Reg, qr: u32) -> K
     }
 }
 
-/// Q8_1 block `block` bytes past `xb`, the thread's words starting `x_word` bytes into its `qs`.
-#[derive(Clone, Copy)]
-pub struct Q8_1Slot {
-    xb: Reg,
-    xw: Reg,
-    block: i64,
-}
-
-impl Q8_1Slot {
-    /// The thread's activation word `w` of this block.
-    pub fn word(self, b: &mut KernelBuilder, w: i64) -> Reg {
-        int_b4(b, Addr::reg_off(self.xw, self.block + Q8_1_QS + 4 * w))
-    }
-
-    /// The block's `d` as f32.
-    pub fn d(self, b: &mut KernelBuilder) -> Reg {
-        f16_at(b, Addr::reg_off(self.xb, self.block))
-    }
-}
-
-/// One column's `N` sums `sum_i term(i, slot_i)` over `count` Q8_1 blocks `stride` bytes apart
-/// from `x_block + x_blocks_off`, the thread's words at byte `x_word` of each `qs`. The sums
-/// accumulate in term order.
-pub fn sum_over_q8_1<const N: usize>(
-    b: &mut KernelBuilder,
-    x_block: Reg,
-    x_blocks_off: Reg,
-    x_word: Reg,
-    count: usize,
-    stride: i64,
-    mut term: impl FnMut(&mut KernelBuilder, usize, Q8_1Slot) -> [Reg; N],
-) -> [Reg; N] {
-    let xb = offset_addr(b, x_block, x_blocks_off);
-    let xw = offset_addr(b, xb, x_word);
-    let mut sums: Option<[Reg; N]> = None;
-    for i in 0..count {
-        let block = stride * i as i64;
-        let terms = term(b, i, Q8_1Slot { xb, xw, block });
-        sums = Some(match sums {
-            None => terms,
-            Some(acc) => std::array::from_fn(|k| b.add(Ty::F32, acc[k], terms[k])),
-        });
-    }
-    sums.expect("count > 0")
-}
-
-/// `sum_l dp4a(v[l].0, u[l]) + dp4a(v[l].1, u[l + 4])`, `u[w]` the Q8_1 `qs` word `w` counted
-/// from `x_words` (a block address plus `4 * iqs`): the low-nibble quants of word `l` meet
-/// activation word `l`, the high nibbles word `l + 4` (`vec_dot_q4_0_q8_1_impl` and kin).
-pub fn dp4a_nibble_pairs(b: &mut KernelBuilder, v: &[(Reg, Reg)], x_words: Reg) -> Reg {
+/// `sum_l dp4a(v[l].0, u[l]) + dp4a(v[l].1, u[l + n])` for `n = v.len()` in `l` order: the
+/// low-nibble quants of word `l` meet activation word `l`, the high nibbles word `l + n`
+/// (`vec_dot_q4_0_q8_1_impl` and kin, where `u` holds the two 16-byte halves of a Q8_1 block's
+/// `qs` slice).
+pub fn dp4a_nibble_pairs(b: &mut KernelBuilder, v: &[Reg], u: &[Reg]) -> Reg {
+    let n = v.len() / 2;
     let mut sumi = Operand::Int(0);
-    for (l, &(vx, vy)) in v.iter().enumerate() {
-        let off = Q8_1_QS + 4 * l as i64;
-        let u0 = int_b4(b, Addr::reg_off(x_words, off));
-        let u1 = int_b4(b, Addr::reg_off(x_words, off + 16));
-        let s = b.dp4a(vx, u0, sumi);
-        sumi = b.dp4a(vy, u1, s).into();
+    for l in 0..n {
+        let s = b.dp4a(v[2 * l], u[l], sumi);
+        sumi = b.dp4a(v[2 * l + 1], u[l + n], s).into();
     }
     match sumi {
         Operand::Reg(r) => r,
         _ => unreachable!("at least one word"),
     }
+}
+
+/// Activations of a 32-element nibble format's thread with `vdr` words at word `iqs` (a
+/// multiple of `vdr`): quant words `iqs..iqs + vdr` (low nibbles) and the same 16 bytes on
+/// (high nibbles), one vector load each, then the block's `{ d, s }` word.
+pub fn nibble_pair_activations(
+    b: &mut KernelBuilder,
+    x: ActBlock,
+    iqs: Reg,
+    vdr: usize,
+) -> Vec<Reg> {
+    let word_offset = b.shl(Ty::U32, iqs, 2u32);
+    let mut out = x.quant_words(b, Some(word_offset), 0, vdr);
+    out.extend(x.quant_words(b, Some(word_offset), 16, vdr));
+    out.extend(x.scale_words(b, None, 0, 1));
+    out
+}
+
+/// Activations of a K-quant thread whose word `iqs % 8` meets Q8_1 blocks
+/// `lane.bq8_offset + i` for `i` in `0..4` (Q2_K, Q3_K): the four quant words, then the four
+/// `{ d, s }` words (one 16-byte load: `bq8_offset` is a multiple of 4).
+pub fn k_quant_activations(b: &mut KernelBuilder, x: ActBlock, lane: &KQuantLane) -> Vec<Reg> {
+    let block_bytes = b.shl(Ty::U32, lane.bq8_offset, QK8_1.trailing_zeros());
+    let word = b.shl(Ty::U32, lane.iqs8, 2u32);
+    let q_off = b.add(Ty::U32, block_bytes, word);
+    let mut out: Vec<Reg> = (0..4)
+        .flat_map(|i| x.quant_words(b, Some(q_off), i64::from(QK8_1) * i, 1))
+        .collect();
+    out.extend(x.scale_words(b, Some(lane.bq8_offset), 0, 4));
+    out
+}
+
+/// Sums `term(i)` for `i` in `0..count` in order, `N` sums at once.
+pub fn sum_terms<const N: usize>(
+    b: &mut KernelBuilder,
+    count: usize,
+    mut term: impl FnMut(&mut KernelBuilder, usize) -> [Reg; N],
+) -> [Reg; N] {
+    let mut sums = term(b, 0);
+    for i in 1..count {
+        let t = term(b, i);
+        sums = std::array::from_fn(|k| b.add(Ty::F32, sums[k], t[k]));
+    }
+    sums
 }
 
 /// `d * sumf_d - dmin * sumf_m`: the result of the K-quants with mins (`dm = {d, dmin}` in

@@ -10,8 +10,10 @@
 //! on M (batch invariance); `warps`/`rows` must then be the same for every M, which
 //! `select_matvec` guarantees.
 //!
-//! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]` (f32
-//! `[m, k]` for float weights); y f32 `[m, n]`.
+//! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]` in the
+//! planar layout of `quant_formats::q8_1_to_planes` (f32 `[m, k]` for float weights), 16-byte
+//! aligned; y f32 `[m, n]`. Each thread decodes its slice of every row's block once and loads
+//! each column's activations once per visit, so activations are shared by the block's rows.
 //!
 //! Staged variants ([`Gemv::staged`], chosen per format and M by `select_matvec`)
 //! copy each tile of the block's rows into shared memory with coalesced 16-byte loads first
@@ -25,7 +27,8 @@ mod format;
 mod formats;
 mod staging;
 
-pub use format::{GemvFormat, WeightSource, format_for};
+pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
+use format::{Q8_1_DS_BYTES, QK8_1};
 use staging::{StagedLoop, Tile};
 
 use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Space, Special, Ty};
@@ -286,10 +289,10 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let threads = warps * WARP;
     let threads_per_block = imp.qi() / imp.vdr();
     let blocks_per_iter = imp.vdr() * threads / imp.qi();
-    let x_block_stride = imp.act_block_bytes();
 
     let mut b = KernelBuilder::new(name, g.target);
     b.max_threads(threads);
+    b.min_blocks_per_sm(1);
     // One base address per weight matrix: [w] or [w_gate, w_up].
     let weights: Vec<Reg> = g.params()[..g.params().len() - 4]
         .iter()
@@ -305,7 +308,6 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let row0 = b.mul(Ty::U32, ctaid, rows);
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
-    let x_col_stride = b.mul(Ty::U32, blocks_per_row, x_block_stride);
     let last_row = b.sub(Ty::U32, n, 1u32);
 
     // Rows past n (last block) read row n-1 and are not stored. Matrix-major:
@@ -322,10 +324,25 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         .flat_map(|&w| row_offsets.iter().map(move |&off| (w, off)))
         .map(|(w, off)| b.add(Ty::U64, w, off))
         .collect();
-    let x_cols: Vec<Reg> = (0..m as u32)
+    // Each column's activation planes (`Activations`): quants (or f32) at `x + j * k * elem`,
+    // Q8_1 `{ d, s }` pairs after all M columns' quants.
+    let (elem_bytes, act_stride, scale_stride) = match imp.activations() {
+        Activations::Q8_1Planes => (1, qk, qk / QK8_1 * Q8_1_DS_BYTES),
+        Activations::F32 => (4, 4 * qk, 0),
+    };
+    let x_col_bytes = b.mul(Ty::U32, k, elem_bytes);
+    let scale_plane = b.mul_wide(Ty::U32, x_col_bytes, m as u32);
+    let scale_plane = b.add(Ty::U64, x, scale_plane);
+    let x_col_scale_bytes = b.shr(Ty::U32, k, QK8_1.trailing_zeros());
+    let x_col_scale_bytes = b.mul(Ty::U32, x_col_scale_bytes, Q8_1_DS_BYTES);
+    let x_cols: Vec<ActBlock> = (0..m as u32)
         .map(|j| {
-            let off = b.mul_wide(Ty::U32, x_col_stride, j);
-            b.add(Ty::U64, x, off)
+            let quants = b.mad_wide(Ty::U32, x_col_bytes, j, x);
+            let scales = match imp.activations() {
+                Activations::Q8_1Planes => b.mad_wide(Ty::U32, x_col_scale_bytes, j, scale_plane),
+                Activations::F32 => quants,
+            };
+            ActBlock { quants, scales }
         })
         .collect();
 
@@ -344,15 +361,26 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     // their dots: `kbx_pair` takes visits kbx and kbx + step while both exist, `kbx_last` a
     // lone last one. Each accumulator adds its partials in kbx order either way, so a
     // column's result does not depend on M.
+    // Each row's weights are decoded once, each column's activations loaded once, then every
+    // (row, column) partial is added in row-major order.
     let accumulate_from = |b: &mut KernelBuilder, kbx: Reg, w_blocks: &[Reg], src| {
-        let x_blocks: Vec<Reg> = x_cols
+        let weights: Vec<Vec<Reg>> = w_blocks
             .iter()
-            .map(|&col| b.index_addr(col, kbx, x_block_stride))
+            .map(|&w_block| imp.emit_weights(b, src, w_block, kqs))
             .collect();
-        for (i, &w_block) in w_blocks.iter().enumerate() {
-            let partial = imp.emit_vec_dot(b, src, w_block, &x_blocks, kqs);
-            for (j, p) in partial.into_iter().enumerate() {
-                let sum = b.add(Ty::F32, acc[j][i], p);
+        for (j, col) in x_cols.iter().enumerate() {
+            let x_block = ActBlock {
+                quants: b.index_addr(col.quants, kbx, act_stride),
+                scales: if scale_stride == 0 {
+                    col.scales
+                } else {
+                    b.index_addr(col.scales, kbx, scale_stride)
+                },
+            };
+            let x = imp.emit_activations(b, x_block, kqs);
+            for (i, w) in weights.iter().enumerate() {
+                let partial = imp.emit_dot(b, w, &x);
+                let sum = b.add(Ty::F32, acc[j][i], partial);
                 b.mov_to(acc[j][i], sum);
             }
         }

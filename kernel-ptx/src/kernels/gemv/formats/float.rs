@@ -5,7 +5,7 @@
 //! element order. Rows must be 16-byte multiples, so K is a multiple of the chunk.
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
-use crate::kernels::gemv::format::{GemvFormat, WeightSource};
+use crate::kernels::gemv::format::{ActBlock, Activations, GemvFormat, WeightSource};
 use quant_formats::GgmlType;
 
 /// A float weight format: its element type and how many fit a 16-byte chunk.
@@ -58,8 +58,8 @@ impl GemvFormat for Float {
         CHUNK_BYTES / self.ty.block_bytes() as u32
     }
 
-    fn act_block_bytes(&self) -> u32 {
-        self.qk() * 4
+    fn activations(&self) -> Activations {
+        Activations::F32
     }
 
     /// One row per block: at M = 8 (16 accumulators and 8 columns of activations when fused)
@@ -83,34 +83,28 @@ impl GemvFormat for Float {
         4
     }
 
-    fn emit_vec_dot(
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         _iqs: Reg,
     ) -> Vec<Reg> {
-        let w = self.weights(b, src, w_block);
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let x: Vec<Reg> = (0..w.len() / 4)
-                    .flat_map(|i| {
-                        b.ld_vec(
-                            Space::GlobalNc,
-                            Ty::F32,
-                            4,
-                            Addr::reg_off(x_block, 16 * i as i64),
-                        )
-                    })
-                    .collect();
-                let mut acc = b.mul(Ty::F32, w[0], x[0]);
-                for (&wi, &xi) in w.iter().zip(&x).skip(1) {
-                    acc = b.fma(Ty::F32, wi, xi, acc);
-                }
-                acc
-            })
+        self.weights(b, src, w_block)
+    }
+
+    /// The chunk's `qk` f32 activations, 16 bytes per load.
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, _iqs: Reg) -> Vec<Reg> {
+        (0..self.qk() as i64 / 4)
+            .flat_map(|i| b.ld_vec(Space::GlobalNc, Ty::F32, 4, Addr::reg_off(x.quants, 16 * i)))
             .collect()
+    }
+
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let mut acc = b.mul(Ty::F32, w[0], x[0]);
+        for (&wi, &xi) in w.iter().zip(x).skip(1) {
+            acc = b.fma(Ty::F32, wi, xi, acc);
+        }
+        acc
     }
 }

@@ -11,8 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a_nibble_pairs, f16_at, int_b2, int_b4,
-    offset_addr, to_f32,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_d, f16_at, int_b2, int_b4,
+    nibble_pair_activations, offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -64,7 +64,7 @@ fn table_regs(b: &mut KernelBuilder) -> [Reg; 4] {
 const QS_NL: i64 = 2;
 const QS_XS: i64 = 8;
 
-/// `(4 * iqs, table bytes of words iqs .. iqs + count of qs)`, the words at byte `qs` of the
+/// The table bytes of words `iqs .. iqs + count` of `qs` as `[low, high]` per word, the words at byte `qs` of the
 /// block read with `load`.
 fn lookup_words(
     b: &mut KernelBuilder,
@@ -73,22 +73,22 @@ fn lookup_words(
     count: u32,
     qs: i64,
     load: fn(&mut KernelBuilder, Addr) -> Reg,
-) -> (Reg, Vec<(Reg, Reg)>) {
+) -> Vec<Reg> {
     let table = table_regs(b);
     let word_offset = b.shl(Ty::U32, iqs, 2u32);
     let w_words = offset_addr(b, w_block, word_offset);
-    let v = (0..count)
-        .map(|l| {
+    (0..count)
+        .flat_map(|l| {
             let q4 = load(b, Addr::reg_off(w_words, qs + 4 * i64::from(l)));
-            lookup(b, &table, q4)
+            let (lo, hi) = lookup(b, &table, q4);
+            [lo, hi]
         })
-        .collect();
-    (word_offset, v)
+        .collect()
 }
 
-/// `d * d8 * sumi`, `d8` the f16 `d` of the Q8_1 block at `x_block`.
-fn scaled_by_d8(b: &mut KernelBuilder, d: Reg, x_block: Reg, sumi: Reg) -> Reg {
-    let d8 = f16_at(b, Addr::reg(x_block));
+/// `d * d8 * sumi`, `d8` the `d` of the Q8_1 `{ d, s }` word `ds`.
+fn scaled_by_d8(b: &mut KernelBuilder, d: Reg, ds: Reg, sumi: Reg) -> Reg {
+    let d8 = ds_d(b, ds);
     let dd = b.mul(Ty::F32, d, d8);
     let f = to_f32(b, sumi);
     b.mul(Ty::F32, dd, f)
@@ -114,24 +114,27 @@ impl GemvFormat for Iq4Nl {
         2
     }
 
-    fn emit_vec_dot(
+    /// `[low, high]` table bytes of words `iqs`, `iqs + 1`, then `d`.
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         _src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
-        let (word_offset, v) = lookup_words(b, w_block, iqs, self.vdr(), QS_NL, int_b2);
-        let d = f16_at(b, Addr::reg(w_block));
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let x_words = offset_addr(b, x_block, word_offset);
-                let sumi = dp4a_nibble_pairs(b, &v, x_words);
-                scaled_by_d8(b, d, x_block, sumi)
-            })
-            .collect()
+        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_NL, int_b2);
+        v.push(f16_at(b, Addr::reg(w_block)));
+        v
+    }
+
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+        nibble_pair_activations(b, x, iqs, self.vdr() as usize)
+    }
+
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let n = 2 * self.vdr() as usize;
+        let sumi = dp4a_nibble_pairs(b, &w[..n], &x[..n]);
+        scaled_by_d8(b, w[n], x[n], sumi)
     }
 }
 
@@ -148,15 +151,15 @@ impl GemvFormat for Iq4Xs {
         4
     }
 
-    fn emit_vec_dot(
+    /// `[low, high]` table bytes of words `iqs .. iqs + 4`, then the sub-block scale and `d`.
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         _src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
-        let (_, v) = lookup_words(b, w_block, iqs, self.vdr(), QS_XS, int_b4);
+        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_XS, int_b4);
         // ls = ((scales_l[iqs / 8] >> (iqs & 4)) & 0xF) | (((scales_h >> (iqs / 2)) & 3) << 4)
         let l_index = b.shr(Ty::U32, iqs, 3u32);
         let l_addr = offset_addr(b, w_block, l_index);
@@ -171,20 +174,25 @@ impl GemvFormat for Iq4Xs {
         let high = b.and(Ty::U32, high, 3u32);
         let high = b.shl(Ty::U32, high, 4u32);
         let ls = b.or(Ty::U32, low, high);
-        let scale = b.sub(Ty::S32, ls, 32u32);
-        let d = f16_at(b, Addr::reg(w_block));
+        v.push(b.sub(Ty::S32, ls, 32u32));
+        v.push(f16_at(b, Addr::reg(w_block)));
+        v
+    }
 
-        // Q8_1 block iqs / 4 of the 8 covering this block.
+    /// All of Q8_1 block `iqs / 4` (the 32 elements of the thread's words): two 16-byte loads,
+    /// then its `{ d, s }` word.
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
         let ib = b.shr(Ty::U32, iqs, 2u32);
-        let x_off = b.mul(Ty::U32, ib, Q8_1_BYTES);
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let xb = offset_addr(b, x_block, x_off);
-                let sumi = dp4a_nibble_pairs(b, &v, xb);
-                let sumi = b.mul(Ty::S32, sumi, scale);
-                scaled_by_d8(b, d, xb, sumi)
-            })
-            .collect()
+        let q_off = b.shl(Ty::U32, iqs, 3u32);
+        let mut out = x.quant_words(b, Some(q_off), 0, 4);
+        out.extend(x.quant_words(b, Some(q_off), 16, 4));
+        out.extend(x.scale_words(b, Some(ib), 0, 1));
+        out
+    }
+
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let sumi = dp4a_nibble_pairs(b, &w[..8], &x[..8]);
+        let sumi = b.mul(Ty::S32, sumi, w[8]);
+        scaled_by_d8(b, w[9], x[8], sumi)
     }
 }

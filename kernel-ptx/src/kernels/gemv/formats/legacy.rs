@@ -10,8 +10,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, WeightSource, bits, dp4a_nibble_pairs, f16_at, half2_at, int_b2, int_b4,
-    offset_addr, to_f32,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_pair, f16_at, half2_at, int_b2,
+    int_b4, nibble_pair_activations, offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -112,62 +112,65 @@ impl GemvFormat for Legacy {
         VDR
     }
 
-    fn emit_vec_dot(
+    /// `[low, high]` quants of words `iqs`, `iqs + 1`, then `d` (and `m` with a min).
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         _src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
         let w_words = offset_addr(b, w_block, word_offset);
         let qh = self.qh.map(|off| self.word(b, Addr::reg_off(w_block, off)));
-        let v: Vec<(Reg, Reg)> = (0..VDR)
-            .map(|i| {
+        let mut out: Vec<Reg> = (0..VDR)
+            .flat_map(|i| {
                 let vl = self.word(b, Addr::reg_off(w_words, self.qs + 4 * i64::from(i)));
                 // vh = qh >> (4 * (iqs + i))
                 let vh = qh.map(|qh| {
                     let shift = b.add(Ty::U32, word_offset, 4 * i);
                     b.shr(Ty::U32, qh, shift)
                 });
-                self.quants(b, vl, vh)
+                let (lo, hi) = self.quants(b, vl, vh);
+                [lo, hi]
             })
             .collect();
-        let (d, m) = if self.has_min {
+        if self.has_min {
             let (d, m) = half2_at(b, Addr::reg(w_block));
-            (d, Some(m))
+            out.extend([d, m]);
         } else {
-            (f16_at(b, Addr::reg(w_block)), None)
-        };
+            out.push(f16_at(b, Addr::reg(w_block)));
+        }
+        out
+    }
 
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let (d8, s8) = half2_at(b, Addr::reg(x_block));
-                let x_words = offset_addr(b, x_block, word_offset);
-                let sumi = dp4a_nibble_pairs(b, &v, x_words);
-                let sumf = to_f32(b, sumi);
-                match m {
-                    // sumi * (d * d8) + (m * s8) / (QI8_1 / (VDR * QR))
-                    Some(m) => {
-                        let dd8 = b.mul(Ty::F32, d, d8);
-                        let ms8 = b.mul(Ty::F32, m, s8);
-                        let half_ms8 = b.mul(Ty::F32, ms8, 0.5f32);
-                        let scaled = b.mul(Ty::F32, sumf, dd8);
-                        b.add(Ty::F32, scaled, half_ms8)
-                    }
-                    // d * (sumi * d8 - (offset * VDR / QI) * s8), offset 8 (4-bit) or 16 (5-bit)
-                    None => {
-                        let offset = if self.qh.is_some() { 16.0 } else { 8.0 };
-                        let k = offset * VDR as f32 / QI as f32;
-                        let ks8 = b.mul(Ty::F32, s8, k);
-                        let sd8 = b.mul(Ty::F32, sumf, d8);
-                        let diff = b.sub(Ty::F32, sd8, ks8);
-                        b.mul(Ty::F32, d, diff)
-                    }
-                }
-            })
-            .collect()
+    /// Q8_1 words `iqs, iqs + 1` and `iqs + 4, iqs + 5` (two 8-byte loads), then `{d, s}`.
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+        nibble_pair_activations(b, x, iqs, VDR as usize)
+    }
+
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let quants = 2 * VDR as usize;
+        let sumi = dp4a_nibble_pairs(b, &w[..quants], &x[..quants]);
+        let (d8, s8) = ds_pair(b, x[quants]);
+        let sumf = to_f32(b, sumi);
+        if self.has_min {
+            // sumi * (d * d8) + (m * s8) / (QI8_1 / (VDR * QR))
+            let (d, m) = (w[quants], w[quants + 1]);
+            let dd8 = b.mul(Ty::F32, d, d8);
+            let ms8 = b.mul(Ty::F32, m, s8);
+            let half_ms8 = b.mul(Ty::F32, ms8, 0.5f32);
+            let scaled = b.mul(Ty::F32, sumf, dd8);
+            b.add(Ty::F32, scaled, half_ms8)
+        } else {
+            // d * (sumi * d8 - (offset * VDR / QI) * s8), offset 8 (4-bit) or 16 (5-bit)
+            let d = w[quants];
+            let offset = if self.qh.is_some() { 16.0 } else { 8.0 };
+            let k = offset * VDR as f32 / QI as f32;
+            let ks8 = b.mul(Ty::F32, s8, k);
+            let sd8 = b.mul(Ty::F32, sumf, d8);
+            let diff = b.sub(Ty::F32, sd8, ks8);
+            b.mul(Ty::F32, d, diff)
+        }
     }
 }

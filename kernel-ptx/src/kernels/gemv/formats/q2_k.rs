@@ -11,8 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a0, half2_at, int_b4, k_quant_lane, offset_addr,
-    scaled_minus_mins, sum_over_q8_1, to_f32,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a0, ds_d, half2_at, int_b4, k_quant_activations,
+    k_quant_lane, offset_addr, scaled_minus_mins, sum_terms, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -38,20 +38,20 @@ impl GemvFormat for Q2K {
         1
     }
 
-    fn emit_vec_dot(
+    /// `[quants, scale, min × 0x01010101]` per Q8_1 block `i`, then `d`, `dmin`.
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         _src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
         // bq8_offset = QR2_K * (iqs / QI8_1); scale_offset = iqs - iqs % 8 + (iqs % 8) / 4.
         let lane = k_quant_lane(b, w_block, iqs, QR);
         let v = int_b4(b, Addr::reg_off(lane.w_word, QS));
         let w_scales = offset_addr(b, w_block, lane.scale_offset);
-        let parts: Vec<(Reg, Reg, Reg)> = (0..QR)
-            .map(|i| {
+        let mut out: Vec<Reg> = (0..QR)
+            .flat_map(|i| {
                 let sc = b.ld(
                     Space::GlobalNc,
                     Ty::U8,
@@ -62,40 +62,33 @@ impl GemvFormat for Q2K {
                 // The min in every byte: (sc >> 4) * 0x01010101.
                 let min = b.shr(Ty::U32, sc, 4u32);
                 let min4 = b.mul(Ty::U32, min, 0x0101_0101u32);
-                (vi, scale, min4)
+                [vi, scale, min4]
             })
             .collect();
         let (d, dmin) = half2_at(b, Addr::reg_off(w_block, DM));
+        out.extend([d, dmin]);
+        out
+    }
 
-        let x_blocks_off = b.mul(Ty::U32, lane.bq8_offset, Q8_1_BYTES);
-        let x_word = b.shl(Ty::U32, lane.iqs8, 2u32);
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let stride = i64::from(Q8_1_BYTES);
-                let [sumf_d, sumf_m] = sum_over_q8_1(
-                    b,
-                    x_block,
-                    x_blocks_off,
-                    x_word,
-                    parts.len(),
-                    stride,
-                    |b, i, x| {
-                        let u = x.word(b, 0);
-                        let d8 = x.d(b);
-                        let (vi, scale, min4) = parts[i];
-                        let dot = dp4a0(b, vi, u);
-                        let dot_sc = b.mul(Ty::S32, dot, scale);
-                        let fd = to_f32(b, dot_sc);
-                        let term_d = b.mul(Ty::F32, d8, fd);
-                        let dot_m = dp4a0(b, min4, u);
-                        let fm = to_f32(b, dot_m);
-                        let term_m = b.mul(Ty::F32, d8, fm);
-                        [term_d, term_m]
-                    },
-                );
-                scaled_minus_mins(b, (d, dmin), sumf_d, sumf_m)
-            })
-            .collect()
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+        let lane = k_quant_lane(b, x.quants, iqs, QR);
+        k_quant_activations(b, x, &lane)
+    }
+
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let qr = QR as usize;
+        let [sumf_d, sumf_m] = sum_terms(b, qr, |b, i| {
+            let (u, d8) = (x[i], ds_d(b, x[qr + i]));
+            let (vi, scale, min4) = (w[3 * i], w[3 * i + 1], w[3 * i + 2]);
+            let dot = dp4a0(b, vi, u);
+            let dot_sc = b.mul(Ty::S32, dot, scale);
+            let fd = to_f32(b, dot_sc);
+            let term_d = b.mul(Ty::F32, d8, fd);
+            let dot_m = dp4a0(b, min4, u);
+            let fm = to_f32(b, dot_m);
+            let term_m = b.mul(Ty::F32, d8, fm);
+            [term_d, term_m]
+        });
+        scaled_minus_mins(b, (w[3 * qr], w[3 * qr + 1]), sumf_d, sumf_m)
     }
 }

@@ -11,8 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a0, f16_at, int_b2, k_quant_lane, offset_addr,
-    sum_over_q8_1, to_f32,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a0, ds_d, f16_at, int_b2, k_quant_activations,
+    k_quant_lane, offset_addr, sum_terms, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -67,60 +67,53 @@ impl GemvFormat for Q3K {
         1
     }
 
-    fn emit_vec_dot(
+    /// `[low bits, high "-4" bits, scale]` per Q8_1 block `i`, then `d`.
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         _src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
         // bq8_offset = QR3_K * (iqs / (QI3_K / 2)); scale_offset = iqs - iqs % 8 + (iqs % 8) / 4.
         let lane = k_quant_lane(b, w_block, iqs, QR);
         let vl = int_b2(b, Addr::reg_off(lane.w_word, QS));
-        let x_word = b.shl(Ty::U32, lane.iqs8, 2u32);
-        let w_hmask = offset_addr(b, w_block, x_word);
+        let hmask_word = b.shl(Ty::U32, lane.iqs8, 2u32);
+        let w_hmask = offset_addr(b, w_block, hmask_word);
         let hmask = int_b2(b, Addr::reg(w_hmask));
         let inverted = b.not(Ty::U32, hmask);
         let vh = b.shr(Ty::U32, inverted, lane.bq8_offset);
-        let parts: Vec<(Reg, Reg, Reg)> = (0..QR)
-            .map(|i| {
+        let mut out: Vec<Reg> = (0..QR)
+            .flat_map(|i| {
                 let isc = b.add(Ty::U32, lane.scale_offset, 2 * i);
                 let sc = scale(b, w_block, isc);
                 let vil = bits(b, vl, 2 * i, 0x0303_0303);
                 let vh_i = bits(b, vh, i, 0x0101_0101);
                 let vih = b.shl(Ty::U32, vh_i, 2u32);
-                (vil, vih, sc)
+                [vil, vih, sc]
             })
             .collect();
-        let d = f16_at(b, Addr::reg_off(w_block, D));
+        out.push(f16_at(b, Addr::reg_off(w_block, D)));
+        out
+    }
 
-        let x_blocks_off = b.mul(Ty::U32, lane.bq8_offset, Q8_1_BYTES);
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let stride = i64::from(Q8_1_BYTES);
-                let [sumf] = sum_over_q8_1(
-                    b,
-                    x_block,
-                    x_blocks_off,
-                    x_word,
-                    parts.len(),
-                    stride,
-                    |b, i, x| {
-                        let u = x.word(b, 0);
-                        let d8 = x.d(b);
-                        let (vil, vih, sc) = parts[i];
-                        let pos = dp4a0(b, vil, u);
-                        let neg = dp4a0(b, vih, u);
-                        let dot = b.sub(Ty::S32, pos, neg);
-                        let dot_sc = b.mul(Ty::S32, dot, sc);
-                        let f = to_f32(b, dot_sc);
-                        [b.mul(Ty::F32, d8, f)]
-                    },
-                );
-                b.mul(Ty::F32, d, sumf)
-            })
-            .collect()
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+        let lane = k_quant_lane(b, x.quants, iqs, QR);
+        k_quant_activations(b, x, &lane)
+    }
+
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let qr = QR as usize;
+        let [sumf] = sum_terms(b, qr, |b, i| {
+            let (u, d8) = (x[i], ds_d(b, x[qr + i]));
+            let (vil, vih, sc) = (w[3 * i], w[3 * i + 1], w[3 * i + 2]);
+            let pos = dp4a0(b, vil, u);
+            let neg = dp4a0(b, vih, u);
+            let dot = b.sub(Ty::S32, pos, neg);
+            let dot_sc = b.mul(Ty::S32, dot, sc);
+            let f = to_f32(b, dot_sc);
+            [b.mul(Ty::F32, d8, f)]
+        });
+        b.mul(Ty::F32, w[3 * qr], sumf)
     }
 }

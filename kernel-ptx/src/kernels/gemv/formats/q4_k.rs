@@ -1,7 +1,9 @@
 //! Q4_K and Q5_K × Q8_1, the maths of ggml-cuda's `vec_dot_q{4,5}_K_q8_1` with
 //! `vec_dot_q{4,5}_K_q8_1_impl_vmmq` (ggml/src/ggml-cuda/vecdotq.cuh), with a wider thread
 //! slice: VDR 4, QI 32, so eight threads share a block, `iqs` = 0, 4, .., 28, and each reads
-//! one whole 16-byte chunk of `qs` with one `ld.global.nc.v4` (ggml reads two 4-byte words).
+//! one whole 16-byte chunk of `qs` with one `ld.global.nc.v4` (ggml reads two 4-byte words),
+//! the 16-byte header `{dm, scales}` with one more, and its activations (16 bytes of each of
+//! two Q8_1 blocks in the planar layout) with two.
 //!
 //! `block_q4_K` (144 bytes): `dm = {d, dmin}` at 0, `scales[12]` at 4, `qs[128]` at 16.
 //! `block_q5_K` (176 bytes): the same plus `qh[32]` at 16, `qs` at 48.
@@ -10,14 +12,15 @@
 //! `32j .. 32j + 32`) and half `h = (iqs / 4) % 2`: `qs` words `8j + 4h .. 8j + 4h + 4`
 //! (elements `64j + 16h + 0..16`, low nibble for sub-block `2j`, high nibble for `2j + 1`),
 //! dotted with words `4h .. 4h + 4` of Q8_1 blocks `2j` and `2j + 1`:
-//! `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)`, result
+//! `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)` (`sum(u)` computed once per
+//! column and visit, shared by the rows), result
 //! `d * sumf_d - dmin * sumf_m`. Q5_K's fifth bits come from `qh` words `4h .. 4h + 4`, bit
 //! `2j + i` of each byte.
 
 use crate::builder::{Addr, Cmp, KernelBuilder, Operand, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, WeightSource, bits, half2_in, offset_addr, scaled_minus_mins,
-    sum_over_q8_1, to_f32,
+    ActBlock, GemvFormat, QK8_1, WeightSource, bits, ds_d, offset_addr, scaled_minus_mins,
+    sum_terms, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -39,7 +42,6 @@ pub const Q5_K: AffineK = AffineK {
     qs: 48,
 };
 
-const SCALES: i64 = 4;
 /// ggml's `QR4_K` / `QR5_K`: sub-blocks (Q8_1 blocks) one thread's words meet.
 const QR: u32 = 2;
 const ONES: u32 = 0x0101_0101;
@@ -48,25 +50,22 @@ const ONES: u32 = 0x0101_0101;
 /// slower at M = 8 (docs/gemv-tuning.md).
 const WORDS: u32 = 4;
 
-/// A `u16` at `addr`, zero-extended to u32.
-fn u16_at(b: &mut KernelBuilder, space: Space, addr: Addr) -> Reg {
-    let h = b.ld(space, Ty::U16, addr);
-    b.cvt(Ty::U32, Ty::U16, None, h)
-}
-
-/// Scales and mins of sub-blocks `2j` and `2j + 1` as ggml's `aux[2]` of `u16`s:
+/// Scales and mins of sub-blocks `2j` and `2j + 1` from the block's 16-byte header words
+/// `h = [dm, scales[0..4], scales[4..8], scales[8..12]]`, as ggml's `aux[2]` of `u16`s
+/// `sc16[i] = scales[2i] | scales[2i + 1] << 8`:
 /// `j < 2`: `sc16[j] & 0x3f3f`, `sc16[j+2] & 0x3f3f`; otherwise the low nibbles from
 /// `sc16[j+2]` and the high bits from `sc16[j-2]`, `sc16[j]`. Returns `[sc0, sc1, m0, m1]`.
-fn scales_and_mins(b: &mut KernelBuilder, space: Space, w_block: Reg, j: Reg) -> [Reg; 4] {
-    let j2 = b.shl(Ty::U32, j, 1u32);
-    let at_j = offset_addr(b, w_block, j2);
-    let a = u16_at(b, space, Addr::reg_off(at_j, SCALES));
-    let c = u16_at(b, space, Addr::reg_off(at_j, SCALES + 4));
-    // j ^ 2 is j - 2 for j >= 2 (and j + 2, unused, otherwise).
-    let jx = b.xor(Ty::U32, j, 2u32);
-    let jx2 = b.shl(Ty::U32, jx, 1u32);
-    let at_jx = offset_addr(b, w_block, jx2);
-    let e = u16_at(b, space, Addr::reg_off(at_jx, SCALES));
+fn scales_and_mins(b: &mut KernelBuilder, h: &[Reg], j: Reg) -> [Reg; 4] {
+    // sc16[i] is half i % 2 of scales word i / 2 (= h[1 + i / 2]); the masks below drop the
+    // other half.
+    let is_low = b.setp(Cmp::Lt, Ty::U32, j, 2u32);
+    let odd = b.and(Ty::U32, j, 1u32);
+    let sh = b.shl(Ty::U32, odd, 4u32);
+    let word_a = b.selp(Ty::U32, h[1], h[2], is_low);
+    let word_c = b.selp(Ty::U32, h[2], h[3], is_low);
+    let a = b.shr(Ty::U32, word_a, sh); // sc16[j]
+    let c = b.shr(Ty::U32, word_c, sh); // sc16[j + 2]
+    let e = b.shr(Ty::U32, h[1], sh); // sc16[j - 2] for j >= 2
 
     let low_sc = b.and(Ty::U32, a, 0x3f3fu32);
     let low_m = b.and(Ty::U32, c, 0x3f3fu32);
@@ -80,7 +79,6 @@ fn scales_and_mins(b: &mut KernelBuilder, space: Space, w_block: Reg, j: Reg) ->
     let hi_m_hi = b.shr(Ty::U32, hi_m_hi, 2u32);
     let high_m = b.or(Ty::U32, hi_m_lo, hi_m_hi);
 
-    let is_low = b.setp(Cmp::Lt, Ty::U32, j, 2u32);
     let sc = b.selp(Ty::U32, low_sc, high_sc, is_low);
     let m = b.selp(Ty::U32, low_m, high_m, is_low);
     [
@@ -89,6 +87,16 @@ fn scales_and_mins(b: &mut KernelBuilder, space: Space, w_block: Reg, j: Reg) ->
         b.and(Ty::U32, m, 0xffu32),
         b.shr(Ty::U32, m, 8u32),
     ]
+}
+
+/// Chunk `j = iqs / 8` and the thread's byte offset `h16` inside its 32 `qs` bytes (also the
+/// offset of its activation words inside each Q8_1 block's quants): `16 * ((iqs / 4) % 2)`,
+/// 0 for 8 words.
+fn chunk_and_half(b: &mut KernelBuilder, iqs: Reg) -> (Reg, Reg) {
+    let j = b.shr(Ty::U32, iqs, 3u32);
+    let h16 = b.shl(Ty::U32, iqs, 2u32);
+    let h16 = b.and(Ty::U32, h16, 31u32);
+    (j, h16)
 }
 
 impl GemvFormat for AffineK {
@@ -114,26 +122,24 @@ impl GemvFormat for AffineK {
         true
     }
 
-    fn emit_vec_dot(
+    /// `[v[0][0..W], v[1][0..W], sc0, sc1, m0, m1, d, dmin]`, `v[i][w]` the quants of
+    /// sub-block `2j + i` in word `w`. The header is one 16-byte load.
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
-        let j = b.shr(Ty::U32, iqs, 3u32);
+        let (j, h16) = chunk_and_half(b, iqs);
         let bq8_offset = b.shl(Ty::U32, j, 1u32);
-        // h16: the thread's first byte inside the 32 bytes of chunk j (and inside qh, and the
-        // activation words' offset inside a Q8_1 block's qs): 16 * ((iqs / 4) % 2), 0 for 8 words.
-        let h16 = b.shl(Ty::U32, iqs, 2u32);
-        let h16 = b.and(Ty::U32, h16, 31u32);
         // q offset = 32 * j + h16
         let j32 = b.shl(Ty::U32, j, 5u32);
         let q_off = b.add(Ty::U32, j32, h16);
         let w_q = offset_addr(b, w_block, q_off);
         let w_stream = src.space(Space::GlobalNcNoAllocate);
         let chunks = 0..i64::from(WORDS / 4);
+        let header = b.ld_vec(src.space(Space::GlobalNc), Ty::B32, 4, Addr::reg(w_block));
         let vl: Vec<Reg> = chunks
             .clone()
             .flat_map(|c| b.ld_vec(w_stream, Ty::B32, 4, Addr::reg_off(w_q, self.qs + 16 * c)))
@@ -147,11 +153,8 @@ impl GemvFormat for AffineK {
                 .map(|h| b.shr(Ty::U32, h, bq8_offset))
                 .collect::<Vec<_>>()
         });
-        let [sc0, sc1, m0, m1] = scales_and_mins(b, src.space(Space::GlobalNc), w_block, j);
-        let (sc, m) = ([sc0, sc1], [m0, m1]);
-        // v[i][w] = quants of sub-block 2j + i in word w
-        let v: Vec<Vec<Reg>> = (0..QR)
-            .map(|i| {
+        let mut out: Vec<Reg> = (0..QR)
+            .flat_map(|i| {
                 (0..WORDS as usize)
                     .map(|w| {
                         let low = bits(b, vl[w], 4 * i, 0x0F0F_0F0F);
@@ -164,36 +167,71 @@ impl GemvFormat for AffineK {
                             }
                         }
                     })
-                    .collect()
+                    .collect::<Vec<_>>()
             })
             .collect();
-        let (d, dmin) = half2_in(b, src.space(Space::GlobalNc), Addr::reg(w_block));
+        out.extend(scales_and_mins(b, &header, j));
+        let (d, dmin) = b.unpack_b16x2(header[0]);
+        out.push(b.cvt(Ty::F32, Ty::F16, None, d));
+        out.push(b.cvt(Ty::F32, Ty::F16, None, dmin));
+        out
+    }
 
-        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let stride = i64::from(Q8_1_BYTES);
-                let [sumf_d, sumf_m] =
-                    sum_over_q8_1(b, x_block, x_blocks_off, h16, v.len(), stride, |b, i, x| {
-                        let d8 = x.d(b);
-                        let mut dot = Operand::Int(0);
-                        let mut sum_u = Operand::Int(0);
-                        for (w, &vw) in v[i].iter().enumerate() {
-                            let u = x.word(b, w as i64);
-                            dot = b.dp4a(vw, u, dot).into();
-                            sum_u = b.dp4a(ONES, u, sum_u).into();
-                        }
-                        let dot_sc = b.mul(Ty::S32, dot, sc[i]);
-                        let fd = to_f32(b, dot_sc);
-                        let term_d = b.mul(Ty::F32, d8, fd);
-                        let sum_m = b.mul(Ty::S32, sum_u, m[i]);
-                        let fm = to_f32(b, sum_m);
-                        let term_m = b.mul(Ty::F32, d8, fm);
-                        [term_d, term_m]
-                    });
-                scaled_minus_mins(b, (d, dmin), sumf_d, sumf_m)
+    /// `[u[0][0..W], u[1][0..W], d8_0, d8_1, sum(u[0]), sum(u[1])]`: the thread's words of Q8_1
+    /// blocks `2j` and `2j + 1` (16-byte loads), their `d` (one 8-byte load) and, shared by
+    /// every row, the byte sums that meet the mins.
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+        let (j, h16) = chunk_and_half(b, iqs);
+        let j64 = b.shl(Ty::U32, j, 6u32);
+        let q_off = b.add(Ty::U32, j64, h16);
+        let bq8_offset = b.shl(Ty::U32, j, 1u32);
+        let mut u: Vec<Reg> = (0..i64::from(QR))
+            .flat_map(|i| {
+                (0..i64::from(WORDS / 4))
+                    .flat_map(|c| x.quant_words(b, Some(q_off), i64::from(QK8_1) * i + 16 * c, 4))
+                    .collect::<Vec<_>>()
             })
-            .collect()
+            .collect();
+        let ds = x.scale_words(b, Some(bq8_offset), 0, 2);
+        let d8: Vec<Reg> = ds.into_iter().map(|w| ds_d(b, w)).collect();
+        let sums: Vec<Reg> = u
+            .chunks(WORDS as usize)
+            .map(|words| {
+                let mut sum = Operand::Int(0);
+                for &w in words {
+                    sum = b.dp4a(ONES, w, sum).into();
+                }
+                match sum {
+                    Operand::Reg(r) => r,
+                    _ => unreachable!("WORDS > 0"),
+                }
+            })
+            .collect();
+        u.extend(d8);
+        u.extend(sums);
+        u
+    }
+
+    /// `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)` per sub-block, then
+    /// `d * sumf_d - dmin * sumf_m`.
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let (words, qr) = (WORDS as usize, QR as usize);
+        let (v, scales) = w.split_at(qr * words);
+        let (u, rest) = x.split_at(qr * words);
+        let (d8, sum_u) = rest.split_at(qr);
+        let [sumf_d, sumf_m] = sum_terms(b, qr, |b, i| {
+            let mut dot = Operand::Int(0);
+            for (&vw, &uw) in v[i * words..][..words].iter().zip(&u[i * words..][..words]) {
+                dot = b.dp4a(vw, uw, dot).into();
+            }
+            let dot_sc = b.mul(Ty::S32, dot, scales[i]);
+            let fd = to_f32(b, dot_sc);
+            let term_d = b.mul(Ty::F32, d8[i], fd);
+            let sum_m = b.mul(Ty::S32, sum_u[i], scales[qr + i]);
+            let fm = to_f32(b, sum_m);
+            let term_m = b.mul(Ty::F32, d8[i], fm);
+            [term_d, term_m]
+        });
+        scaled_minus_mins(b, (scales[2 * qr], scales[2 * qr + 1]), sumf_d, sumf_m)
     }
 }

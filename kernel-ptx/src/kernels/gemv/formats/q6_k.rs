@@ -12,8 +12,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    GemvFormat, Q8_1_BYTES, WeightSource, bits, dp4a0, f16_in, int_b2_in, offset_addr,
-    sum_over_q8_1, to_f32,
+    ActBlock, GemvFormat, QK8_1, WeightSource, bits, dp4a0, ds_d, f16_in, int_b2_in, offset_addr,
+    sum_terms, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -50,21 +50,19 @@ impl GemvFormat for Q6K {
         (4, 4)
     }
 
-    fn emit_vec_dot(
+    /// `[quants, scale]` per nibble `i`, then `d`.
+    fn emit_weights(
         &self,
         b: &mut KernelBuilder,
         src: WeightSource,
         w_block: Reg,
-        x_blocks: &[Reg],
         iqs: Reg,
     ) -> Vec<Reg> {
         let half = b.shr(Ty::U32, iqs, 4u32); // iqs / (QI6_K / 2)
         let in_half = b.and(Ty::U32, iqs, 15u32); // iqs % (QI6_K / 2)
         let eighth = b.shr(Ty::U32, in_half, 3u32); // (iqs % 16) / 8
         let quarter = b.shr(Ty::U32, in_half, 2u32); // (iqs % 16) / 4
-        // bq8_offset = 4 * half + eighth; scale_offset = 8 * half + quarter
-        let half4 = b.shl(Ty::U32, half, 2u32);
-        let bq8_offset = b.add(Ty::U32, half4, eighth);
+        // scale_offset = 8 * half + quarter
         let half8 = b.shl(Ty::U32, half, 3u32);
         let scale_offset = b.add(Ty::U32, half8, quarter);
         let vh_shift = b.shl(Ty::U32, eighth, 1u32);
@@ -80,8 +78,8 @@ impl GemvFormat for Q6K {
         let qh = int_b2_in(b, w_space, Addr::reg_off(w_qh, QH));
         let vh = b.shr(Ty::U32, qh, vh_shift);
         let w_scales = offset_addr(b, w_block, scale_offset);
-        let parts: Vec<(Reg, Reg)> = (0..QR)
-            .map(|i| {
+        let mut out: Vec<Reg> = (0..QR)
+            .flat_map(|i| {
                 let sc = b.ld(
                     w_space,
                     Ty::S8,
@@ -90,38 +88,46 @@ impl GemvFormat for Q6K {
                 let vil = bits(b, vl, 4 * i, 0x0F0F_0F0F);
                 let vih = bits(b, vh, 4 * i, 0x0303_0303);
                 let vih = b.shl(Ty::U32, vih, 4u32);
-                (b.or(Ty::U32, vil, vih), sc)
+                [b.or(Ty::U32, vil, vih), sc]
             })
             .collect();
-        let d = f16_in(b, w_space, Addr::reg_off(w_block, D));
+        out.push(f16_in(b, w_space, Addr::reg_off(w_block, D)));
+        out
+    }
 
-        let x_blocks_off = b.mul(Ty::U32, bq8_offset, Q8_1_BYTES);
-        let x_word = b.shl(Ty::U32, iqs8, 2u32);
-        x_blocks
-            .iter()
-            .map(|&x_block| {
-                let stride = 2 * i64::from(Q8_1_BYTES);
-                let [sumf] = sum_over_q8_1(
-                    b,
-                    x_block,
-                    x_blocks_off,
-                    x_word,
-                    parts.len(),
-                    stride,
-                    |b, i, x| {
-                        let u = x.word(b, 0);
-                        let d8 = x.d(b);
-                        let (q, sc) = parts[i];
-                        let dot = dp4a0(b, q, u);
-                        let bias = dp4a0(b, 0x2020_2020u32, u);
-                        let dot = b.sub(Ty::S32, dot, bias);
-                        let dot_sc = b.mul(Ty::S32, dot, sc);
-                        let f = to_f32(b, dot_sc);
-                        [b.mul(Ty::F32, d8, f)]
-                    },
-                );
-                b.mul(Ty::F32, d, sumf)
-            })
-            .collect()
+    /// Word `iqs % 8` of Q8_1 blocks `bq8_offset` and `bq8_offset + 2`, then their `{ d, s }`.
+    fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+        // bq8_offset = 4 * (iqs / 16) + (iqs % 16) / 8
+        let half = b.shr(Ty::U32, iqs, 4u32);
+        let in_half = b.and(Ty::U32, iqs, 15u32);
+        let eighth = b.shr(Ty::U32, in_half, 3u32);
+        let half4 = b.shl(Ty::U32, half, 2u32);
+        let bq8_offset = b.add(Ty::U32, half4, eighth);
+        let iqs8 = b.and(Ty::U32, iqs, 7u32);
+        let block_bytes = b.shl(Ty::U32, bq8_offset, QK8_1.trailing_zeros());
+        let word = b.shl(Ty::U32, iqs8, 2u32);
+        let q_off = b.add(Ty::U32, block_bytes, word);
+        let mut out: Vec<Reg> = (0..i64::from(QR))
+            .flat_map(|i| x.quant_words(b, Some(q_off), 2 * i64::from(QK8_1) * i, 1))
+            .collect();
+        for i in 0..i64::from(QR) {
+            out.extend(x.scale_words(b, Some(bq8_offset), 2 * i, 1));
+        }
+        out
+    }
+
+    fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
+        let qr = QR as usize;
+        let [sumf] = sum_terms(b, qr, |b, i| {
+            let (u, d8) = (x[i], ds_d(b, x[qr + i]));
+            let (q, sc) = (w[2 * i], w[2 * i + 1]);
+            let dot = dp4a0(b, q, u);
+            let bias = dp4a0(b, 0x2020_2020u32, u);
+            let dot = b.sub(Ty::S32, dot, bias);
+            let dot_sc = b.mul(Ty::S32, dot, sc);
+            let f = to_f32(b, dot_sc);
+            [b.mul(Ty::F32, d8, f)]
+        });
+        b.mul(Ty::F32, w[2 * qr], sumf)
     }
 }
