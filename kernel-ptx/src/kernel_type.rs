@@ -253,6 +253,10 @@ impl KernelType {
                 }
             }
         }
+        // The L2 prefetch prologue is the same for every format: one sample.
+        if let Ok(g) = Gemv::new(GgmlType::Q4_K, 1, 1, 2, target) {
+            out.push(KernelType::Gemv(g.l2_prefetched()));
+        }
         out
     }
 

@@ -37,7 +37,7 @@ pub fn select_matvec(
         })?;
     let (warps, rows) = gemv::default_geometry(format);
     let (rows, staged) = rows_and_staging(format, m).unwrap_or((rows, false));
-    let g = Gemv::new(format, m, warps, rows, target)?;
+    let g = Gemv::new(format, m, warps, rows, target)?.l2_prefetched();
     Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
 }
 
@@ -69,6 +69,11 @@ pub fn select_gate_up_swiglu(
     match select_matvec(format, m, profile)? {
         KernelType::Gemv(g) => {
             let fused = Gemv::gate_up_swiglu(g.format(), g.m(), g.warps(), g.rows(), g.target())?;
+            let fused = if g.prefetches_l2() {
+                fused.l2_prefetched()
+            } else {
+                fused
+            };
             Ok(KernelType::Gemv(if g.stages_weights() {
                 fused.staged()
             } else {

@@ -38,6 +38,11 @@ impl SmTarget {
         self.cc() >= 90
     }
 
+    /// Bulk asynchronous copies and prefetches (`cp.async.bulk*`) exist from sm_90.
+    pub const fn has_bulk_prefetch(self) -> bool {
+        self.cc() >= 90
+    }
+
     /// Short tag used in entry names (`sm90`).
     pub const fn tag(self) -> &'static str {
         match self {

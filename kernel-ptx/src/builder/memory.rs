@@ -49,6 +49,15 @@ impl KernelBuilder {
         ));
     }
 
+    /// `cp.async.bulk.prefetch.L2.global [addr], size`: a hint to bring `size` bytes (u32, a
+    /// positive multiple of 16) at the 16-byte-aligned global `addr` into L2. Emitted only for
+    /// targets that have it (sm_90+); a hint, so omitting it changes no result.
+    pub fn prefetch_l2_bulk(&mut self, addr: Reg, size: Reg) {
+        if self.target().has_bulk_prefetch() {
+            self.inst(format!("cp.async.bulk.prefetch.L2.global [{addr}], {size}"));
+        }
+    }
+
     /// `cvta.to.global.u64`: generic address to global window.
     pub fn cvta_to_global(&mut self, a: Reg) -> Reg {
         self.emit("cvta.to.global.u64", Ty::B64, &[a.into()])

@@ -256,15 +256,12 @@ fn bench_format(
                 }
                 Err(e) => fail(format!("{label}: {e:#}")),
             }
-            // The selected kernel's staged or unstaged twin, to show what staging buys.
-            if let Ok(KernelType::Gemv(g)) = select_matvec(format, m, &gpu.profile().lite())
-                && g.staged().stages_weights()
-            {
-                let twin = if g.stages_weights() {
-                    g.unstaged()
-                } else {
-                    g.staged()
-                };
+            // The selected kernel's twins, to show what staging and the L2 prefetch buy.
+            let twins = match select_matvec(format, m, &gpu.profile().lite()) {
+                Ok(KernelType::Gemv(g)) => selected_twins(g),
+                _ => Vec::new(),
+            };
+            for twin in twins {
                 let label = format!("{label} {}", twin.entry_name());
                 match bench_one(gpu, args, &pool, shape, KernelType::Gemv(twin)) {
                     Ok(row) if row.outputs_finite => {
@@ -314,6 +311,27 @@ fn bench_format(
             }
         }
     }
+}
+
+/// The selected kernel with staging toggled (where the format stages) and with the L2
+/// prefetch toggled (where the target has it).
+fn selected_twins(g: Gemv) -> Vec<Gemv> {
+    let mut twins = Vec::new();
+    if g.staged().stages_weights() {
+        twins.push(if g.stages_weights() {
+            g.unstaged()
+        } else {
+            g.staged()
+        });
+    }
+    if g.l2_prefetched().prefetches_l2() {
+        twins.push(if g.prefetches_l2() {
+            g.not_l2_prefetched()
+        } else {
+            g.l2_prefetched()
+        });
+    }
+    twins
 }
 
 /// A pool of `format` weights for `shapes` (see [`pool_bytes`]).
