@@ -37,24 +37,39 @@ pub fn select_matvec(
         })?;
     let (warps, rows) = gemv::default_geometry(format);
     let (rows, staged) = rows_and_staging(format, m).unwrap_or((rows, false));
-    let g = Gemv::new(format, m, warps, rows, target)?.l2_prefetched();
+    let g = Gemv::new(format, m, warps, rows, target)?;
+    let g = if m >= L2_PREFETCH_FROM_M {
+        g.l2_prefetched()
+    } else {
+        g
+    };
     Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
 }
 
+/// Smallest M whose kernels prefetch their rows into L2 before waiting on the previous grid
+/// (`Gemv::l2_prefetched`). H200, docs/gemv-tuning.md v7: Q4_K M = 4 13–20 % faster with it,
+/// M = 8 up to 4 %, Q6_K/Q8_0 M ≥ 4 within noise; at M = 1 it costs Q4_K 8–12 % and F16 14 %.
+const L2_PREFETCH_FROM_M: u8 = 3;
+
 /// Rows per block and whether aligned rows are staged through shared memory, where the H200
-/// sweep (docs/gemv-tuning.md, v4 and v5) measured a better choice than the format's default rows
-/// unstaged: M = 1, 2, 8 measured (v4), M ≤ 4 take the M = 1..2 choice, M > 4 the M = 8 one. Neither changes a
-/// column's arithmetic (only `warps` does: it fixes which blocks each thread visits and the
-/// cross-warp sum), so both may depend on `m` without breaking batch invariance.
+/// sweeps (docs/gemv-tuning.md, v4, v5 and v7) measured a better choice than the format's
+/// default rows unstaged. Neither changes a column's arithmetic (only `warps` does: it fixes
+/// which blocks each thread visits and the cross-warp sum), so both may depend on `m` without
+/// breaking batch invariance.
 fn rows_and_staging(format: GgmlType, m: u8) -> Option<(u8, bool)> {
-    use GgmlType::{Q4_K, Q6_K, Q8_0};
+    use GgmlType::{BF16, F16, Q4_K, Q6_K, Q8_0};
     Some(match (format, m) {
-        (Q4_K, 1..=4) => (2, false),
+        (Q4_K, 1..=2) => (2, false),
         (Q4_K, _) => (4, false),
         (Q6_K, 1..=4) => (4, true),
         (Q6_K, _) => (4, false),
-        (Q8_0, 1..=4) => (4, false),
+        (Q8_0, 1..=2) => (2, false),
+        (Q8_0, 3..=4) => (4, false),
         (Q8_0, _) => (4, true),
+        // One row at M = 1 (99 % of copy bandwidth); four rows share each column's
+        // activations from M = 2 (M = 8: 52–56 µs against 141–155 µs at one row). BF16 has
+        // F16's chunk shape and register use.
+        (F16 | BF16, 2..) => (4, false),
         _ => return None,
     })
 }

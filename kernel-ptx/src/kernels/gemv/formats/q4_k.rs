@@ -12,15 +12,15 @@
 //! `32j .. 32j + 32`) and half `h = (iqs / 4) % 2`: `qs` words `8j + 4h .. 8j + 4h + 4`
 //! (elements `64j + 16h + 0..16`, low nibble for sub-block `2j`, high nibble for `2j + 1`),
 //! dotted with words `4h .. 4h + 4` of Q8_1 blocks `2j` and `2j + 1`:
-//! `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)` (`sum(u)` computed once per
-//! column and visit, shared by the rows), result
-//! `d * sumf_d - dmin * sumf_m`. Q5_K's fifth bits come from `qh` words `4h .. 4h + 4`, bit
+//! ggml's `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)`, result
+//! `d * sumf_d - dmin * sumf_m`, computed as `sum_i d8_i * ((d * sc_i) * dot_i) + sum_i
+//! (-dmin * m_i) * (d8_i * sum(u_i))` with `d * sc_i`, `-dmin * m_i` once per row and
+//! `d8_i * sum(u_i)` once per column (the same terms, rounded in another order). Q5_K's fifth bits come from `qh` words `4h .. 4h + 4`, bit
 //! `2j + i` of each byte.
 
 use crate::builder::{Addr, Cmp, KernelBuilder, Operand, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    ActBlock, GemvFormat, QK8_1, WeightSource, bits, ds_d, offset_addr, scaled_minus_mins,
-    sum_terms, to_f32,
+    ActBlock, GemvFormat, QK8_1, WeightSource, bits, ds_d, offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -122,8 +122,8 @@ impl GemvFormat for AffineK {
         true
     }
 
-    /// `[v[0][0..W], v[1][0..W], sc0, sc1, m0, m1, d, dmin]`, `v[i][w]` the quants of
-    /// sub-block `2j + i` in word `w`. The header is one 16-byte load.
+    /// `[v[0][0..W], v[1][0..W], d * sc0, d * sc1, -dmin * m0, -dmin * m1]` (factors as f32),
+    /// `v[i][w]` the quants of sub-block `2j + i` in word `w`. The header is one 16-byte load.
     fn emit_weights(
         &self,
         b: &mut KernelBuilder,
@@ -170,16 +170,22 @@ impl GemvFormat for AffineK {
                     .collect::<Vec<_>>()
             })
             .collect();
-        out.extend(scales_and_mins(b, &header, j));
+        // d * sc_i and -dmin * m_i as f32, once per row and visit.
+        let [sc0, sc1, m0, m1] = scales_and_mins(b, &header, j);
         let (d, dmin) = b.unpack_b16x2(header[0]);
-        out.push(b.cvt(Ty::F32, Ty::F16, None, d));
-        out.push(b.cvt(Ty::F32, Ty::F16, None, dmin));
+        let d = b.cvt(Ty::F32, Ty::F16, None, d);
+        let dmin = b.cvt(Ty::F32, Ty::F16, None, dmin);
+        let neg_dmin = b.neg(Ty::F32, dmin);
+        for (factor, int) in [(d, sc0), (d, sc1), (neg_dmin, m0), (neg_dmin, m1)] {
+            let f = b.cvt(Ty::F32, Ty::U32, Some(crate::builder::Round::Rn), int);
+            out.push(b.mul(Ty::F32, factor, f));
+        }
         out
     }
 
-    /// `[u[0][0..W], u[1][0..W], d8_0, d8_1, sum(u[0]), sum(u[1])]`: the thread's words of Q8_1
-    /// blocks `2j` and `2j + 1` (16-byte loads), their `d` (one 8-byte load) and, shared by
-    /// every row, the byte sums that meet the mins.
+    /// `[u[0][0..W], u[1][0..W], d8_0, d8_1, d8_0 * sum(u[0]), d8_1 * sum(u[1])]`: the thread's
+    /// words of Q8_1 blocks `2j` and `2j + 1` (16-byte loads), their `d` (one 8-byte load) and,
+    /// shared by every row, the scaled byte sums that meet the mins.
     fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
         let (j, h16) = chunk_and_half(b, iqs);
         let j64 = b.shl(Ty::U32, j, 6u32);
@@ -196,15 +202,17 @@ impl GemvFormat for AffineK {
         let d8: Vec<Reg> = ds.into_iter().map(|w| ds_d(b, w)).collect();
         let sums: Vec<Reg> = u
             .chunks(WORDS as usize)
-            .map(|words| {
+            .zip(&d8)
+            .map(|(words, &d8)| {
                 let mut sum = Operand::Int(0);
                 for &w in words {
                     sum = b.dp4a(ONES, w, sum).into();
                 }
-                match sum {
-                    Operand::Reg(r) => r,
+                let sum = match sum {
+                    Operand::Reg(r) => to_f32(b, r),
                     _ => unreachable!("WORDS > 0"),
-                }
+                };
+                b.mul(Ty::F32, d8, sum)
             })
             .collect();
         u.extend(d8);
@@ -212,26 +220,35 @@ impl GemvFormat for AffineK {
         u
     }
 
-    /// `sumf_d += d8 * (dot * sc); sumf_m += d8 * (sum(u) * m)` per sub-block, then
-    /// `d * sumf_d - dmin * sumf_m`.
+    /// `sum_i d8_i * ((d * sc_i) * dot_i) + sum_i (-dmin * m_i) * (d8_i * sum(u_i))`: ggml's
+    /// `d * sumf_d - dmin * sumf_m` with the row factors and column sums hoisted out of the
+    /// (row, column) loop (the same terms, rounded in another order).
     fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
         let (words, qr) = (WORDS as usize, QR as usize);
-        let (v, scales) = w.split_at(qr * words);
+        let (v, factors) = w.split_at(qr * words);
+        let (d_sc, neg_dmin_m) = factors.split_at(qr);
         let (u, rest) = x.split_at(qr * words);
-        let (d8, sum_u) = rest.split_at(qr);
-        let [sumf_d, sumf_m] = sum_terms(b, qr, |b, i| {
+        let (d8, d8_sum_u) = rest.split_at(qr);
+        let mut total: Option<Reg> = None;
+        for i in 0..qr {
             let mut dot = Operand::Int(0);
             for (&vw, &uw) in v[i * words..][..words].iter().zip(&u[i * words..][..words]) {
                 dot = b.dp4a(vw, uw, dot).into();
             }
-            let dot_sc = b.mul(Ty::S32, dot, scales[i]);
-            let fd = to_f32(b, dot_sc);
-            let term_d = b.mul(Ty::F32, d8[i], fd);
-            let sum_m = b.mul(Ty::S32, sum_u[i], scales[qr + i]);
-            let fm = to_f32(b, sum_m);
-            let term_m = b.mul(Ty::F32, d8[i], fm);
-            [term_d, term_m]
-        });
-        scaled_minus_mins(b, (scales[2 * qr], scales[2 * qr + 1]), sumf_d, sumf_m)
+            let dot = match dot {
+                Operand::Reg(r) => to_f32(b, r),
+                _ => unreachable!("WORDS > 0"),
+            };
+            let scaled = b.mul(Ty::F32, dot, d_sc[i]);
+            total = Some(match total {
+                None => b.mul(Ty::F32, scaled, d8[i]),
+                Some(t) => b.fma(Ty::F32, scaled, d8[i], t),
+            });
+        }
+        let mut total = total.expect("QR > 0");
+        for i in 0..qr {
+            total = b.fma(Ty::F32, neg_dmin_m[i], d8_sum_u[i], total);
+        }
+        total
     }
 }
