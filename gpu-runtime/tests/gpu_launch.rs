@@ -9,7 +9,7 @@ use common::{
 };
 use gpu_runtime::{ArgMismatch, Gpu, GpuError, GpuOptions, GuardedBuffer, kernel_args};
 use kernel_ptx::{KernelType, LaunchDims, ParamKind, select_matvec};
-use quant_formats::GgmlType;
+use quant_formats::{GgmlType, q8_1_quant_plane_bytes};
 
 fn quantize_kernel(gpu: &Gpu) -> KernelType {
     KernelType::QuantizeQ8_1 {
@@ -44,13 +44,25 @@ fn quantize_q8_1_is_bit_identical_to_the_cpu_reference() {
         .unwrap();
         let got = y.to_host_checked().unwrap();
         let want = quantize_q8_1_cpu(&x, k);
+        assert_eq!(got.len(), want.len(), "m={m} k={k}: length");
+        // Planar layout: 32 quant bytes per block, then a 4-byte `{ d, s }` pair per block.
+        let quant_bytes = q8_1_quant_plane_bytes(m * k / QK);
         if let Some(i) = got.iter().zip(&want).position(|(g, w)| g != w) {
-            let block = i / Q8_1_BYTES;
+            let (plane, block, part) = if i < quant_bytes {
+                ("quant", i / QK, i / QK * QK..(i / QK + 1) * QK)
+            } else {
+                let block = (i - quant_bytes) / 4;
+                let start = quant_bytes + 4 * block;
+                ("{d, s}", block, start..start + 4)
+            };
             panic!(
-                "m={m} k={k}: first difference in block {block} byte {}: got {:?} want {:?}",
-                i % Q8_1_BYTES,
-                &got[block * Q8_1_BYTES..][..Q8_1_BYTES],
-                &want[block * Q8_1_BYTES..][..Q8_1_BYTES]
+                "m={m} k={k}: first difference in block {block} (row {}, block {} of the row), \
+                 {plane} plane byte {}: got {:?} want {:?}",
+                block / (k / QK),
+                block % (k / QK),
+                i - part.start,
+                &got[part.clone()],
+                &want[part]
             );
         }
     }

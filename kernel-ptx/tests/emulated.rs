@@ -4,10 +4,12 @@
 
 mod emu;
 
-use emu::inputs::uniform;
+use emu::inputs::{gemv_activations, q8_1_blocks, uniform};
 use emu::{Arg, Gpu};
 use kernel_ptx::{Embedding, Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
-use quant_formats::{GgmlType, QuantizedActivation, dequantize_row, quantize_row, vec_dot_row};
+use quant_formats::{
+    dequantize_row, q8_1_quant_plane_bytes, q8_1_to_planes, quantize_row, vec_dot_row,
+};
 
 const T: SmTarget = SmTarget::Sm90;
 
@@ -26,6 +28,27 @@ fn assert_close(got: &[f32], want: &[f32], rel: f32, what: &str) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let tol = rel * w.abs().max(1.0);
         assert!((g - w).abs() <= tol, "{what}[{i}]: got {g}, want {w}");
+    }
+}
+
+/// Byte equality of two planar Q8_1 buffers (`q8_1_to_planes`); a difference is reported as
+/// the block and the plane (quants or `{ d, s }`) it lies in, with both copies of that part.
+fn assert_q8_1_planes_eq(got: &[u8], want: &[u8], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let quant_bytes = q8_1_quant_plane_bytes(want.len() / 36);
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        let (plane, block, part) = if i < quant_bytes {
+            ("quant", i / 32, i / 32 * 32..i / 32 * 32 + 32)
+        } else {
+            let block = (i - quant_bytes) / 4;
+            let start = quant_bytes + 4 * block;
+            ("{d, s}", block, start..start + 4)
+        };
+        panic!(
+            "{what}: block {block} differs in the {plane} plane: got {:?}, want {:?}",
+            &got[part.clone()],
+            &want[part]
+        );
     }
 }
 
@@ -61,11 +84,9 @@ fn quantize_q8_1_matches_the_cpu_reference_bit_for_bit() {
             Arg::U32(k as u32),
         ],
     );
-    let want: Vec<u8> = x
-        .chunks(k)
-        .flat_map(|row| quantize_row(GgmlType::Q8_1, row).unwrap())
-        .collect();
-    assert_eq!(gpu.bytes(py), want.as_slice());
+    // Rows of whole blocks: the blocks of `x` in order are the rows' blocks concatenated.
+    let want = q8_1_to_planes(&q8_1_blocks(&x));
+    assert_q8_1_planes_eq(gpu.bytes(py), &want, "quantize_q8_1");
 }
 
 /// y = W x for every gemv format and M, against `vec_dot_row`; and each column bit-identical
@@ -86,18 +107,10 @@ fn gemv_matches_vec_dot_and_is_batch_invariant() {
         let mut single: Vec<Vec<f32>> = Vec::new();
         for m in [1usize, 2, 3, 8] {
             let x = uniform(3, m * k, 2.0);
-            let acts: Vec<QuantizedActivation> = x
-                .chunks(k)
-                .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
-                .collect();
+            let (x_bytes, acts) = gemv_activations(format, &x, k);
             let mut gpu = Gpu::default();
             let pw = gpu.alloc(&w);
-            let px = gpu.alloc(
-                &acts
-                    .iter()
-                    .flat_map(|a| a.bytes().to_vec())
-                    .collect::<Vec<u8>>(),
-            );
+            let px = gpu.alloc(&x_bytes);
             let py = nan_f32(&mut gpu, m * n);
             let (warps, rows) = kernel_ptx::kernels::gemv::default_geometry(format);
             let kt = KernelType::Gemv(Gemv::new(format, m as u8, warps, rows, T).unwrap());
@@ -474,7 +487,11 @@ fn rms_norm_q8_1_equals_norm_then_quantize() {
             dims,
             &args(px2, pr2, pfused),
         );
-        assert_eq!(gpu.bytes(pfused), gpu.bytes(pq), "residual={residual}");
+        assert_q8_1_planes_eq(
+            gpu.bytes(pfused),
+            gpu.bytes(pq),
+            &format!("rms_norm_q8_1 residual={residual} vs rms_norm then quantize_q8_1"),
+        );
         assert_eq!(gpu.f32s(pr2), gpu.f32s(pr), "residual stream");
     }
     assert!(

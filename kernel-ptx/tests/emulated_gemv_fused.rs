@@ -3,10 +3,10 @@
 
 mod emu;
 
-use emu::inputs::{nonzero, quantized_matrix};
+use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
 use emu::{Arg, Gpu};
 use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
-use quant_formats::{QuantizedActivation, vec_dot_row};
+use quant_formats::vec_dot_row;
 
 #[test]
 fn gate_up_swiglu_matches_silu_of_vec_dots() {
@@ -17,11 +17,7 @@ fn gate_up_swiglu_matches_silu_of_vec_dots() {
         let gate = quantized_matrix(format, 11, n, k);
         let up = quantized_matrix(format, 12, n, k);
         let row_bytes = gate.len() / n;
-        let acts: Vec<QuantizedActivation> = nonzero(13, m * k)
-            .chunks(k)
-            .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
-            .collect();
-        let x: Vec<u8> = acts.iter().flat_map(|a| a.bytes().to_vec()).collect();
+        let (x, acts) = gemv_activations(format, &nonzero(13, m * k), k);
 
         let (warps, rows) = kernel_ptx::kernels::gemv::default_geometry(format);
         let g = Gemv::gate_up_swiglu(format, m as u8, warps, rows, SmTarget::Sm90).unwrap();

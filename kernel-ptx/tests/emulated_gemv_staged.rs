@@ -4,11 +4,11 @@
 
 mod emu;
 
-use emu::inputs::{nonzero, quantized_matrix};
+use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
 use emu::{Arg, Gpu};
 use kernel_ptx::kernels::gemv::default_geometry;
 use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
-use quant_formats::{GgmlType, QuantizedActivation, vec_dot_row};
+use quant_formats::{GgmlType, vec_dot_row};
 
 /// Blocks per row with 16-byte aligned rows and a ragged last tile: 8 × 13 = 104 for 34-byte
 /// Q8_0 blocks and 8 × 3 = 24 for 210-byte Q6_K blocks (8 blocks = a multiple of 16 bytes), 37
@@ -82,11 +82,7 @@ fn staged_gemv_matches_vec_dot_and_the_unstaged_body_bit_for_bit() {
             "{format}: rows must be aligned for this test"
         );
         for m in [1usize, 8] {
-            let acts: Vec<QuantizedActivation> = nonzero(22, m * k)
-                .chunks(k)
-                .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
-                .collect();
-            let x: Vec<u8> = acts.iter().flat_map(|a| a.bytes().to_vec()).collect();
+            let (x, acts) = gemv_activations(format, &nonzero(22, m * k), k);
             let g = Gemv::new(format, m as u8, warps, rows, SmTarget::Sm90)
                 .unwrap()
                 .staged();

@@ -4,13 +4,17 @@
 //!
 //! References: integer formats dot Q8_1 activations quantised on the CPU with
 //! `quantize_row_q8_1_ref` (what the `quantize_q8_1` kernel writes, bit for bit) through
-//! `vec_dot_row`; float formats dot f32 activations; the fused kernel's reference is
+//! `vec_dot_row`, the kernel reading the same blocks in the planar layout of `q8_1_to_planes`;
+//! float formats dot f32 activations; the fused kernel's reference is
 //! `silu(gate · x) * (up · x)` of those. The GPU sums a row's per-thread partials in another
 //! order than the CPU, so results are compared by normalised MSE.
 
 use gpu_runtime::{DeviceBytes, Gpu, GuardedBuffer, kernel_args};
 use kernel_ptx::{GpuProfileLite, KernelType, LaunchDims, select_gate_up_swiglu, select_matvec};
-use quant_formats::{GgmlType, QuantizedActivation, quantize_row, vec_dot_row};
+use quant_formats::{
+    BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, activation_type, q8_1_to_planes,
+    quantize_row, vec_dot_row,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tests::parity::{GUARD, gpu, nmse, random_values};
@@ -53,14 +57,25 @@ fn silu_times(gate: f32, up: f32) -> f32 {
     gate / (1.0 + (-gate).exp()) * up
 }
 
-/// The activation bytes the kernel reads for `format` (Q8_1 blocks or f32) and the oracle's
-/// view of the same columns.
+/// The activation bytes the kernel reads for `format` (`x [m, k]` f32, or its Q8_1 blocks
+/// `[m, k / 32]` in the planar layout of `q8_1_to_planes`) and the oracle's view of the same
+/// columns.
 fn activations(format: GgmlType, x: &[f32], k: usize) -> (Vec<u8>, Vec<QuantizedActivation>) {
     let acts: Vec<QuantizedActivation> = x
         .chunks(k)
         .map(|col| QuantizedActivation::for_weight(format, col).expect("whole blocks"))
         .collect();
-    let bytes = acts.iter().flat_map(|a| a.bytes().to_vec()).collect();
+    let bytes = match activation_type(format).expect("a gemv weight format") {
+        GgmlType::F32 => acts.iter().flat_map(|a| a.bytes().to_vec()).collect(),
+        GgmlType::Q8_1 => {
+            let blocks: Vec<BlockQ8_1> = x
+                .chunks_exact(BlockQ8_1::BLOCK_ELEMS)
+                .map(BlockQ8_1::quantize_block)
+                .collect();
+            q8_1_to_planes(&blocks)
+        }
+        other => panic!("{format}: no gemv reads {other} activations"),
+    };
     (bytes, acts)
 }
 
@@ -163,7 +178,6 @@ fn check_batch_invariance(gpu: &Gpu, format: GgmlType, k: usize, gate_up_swiglu:
     let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
     let x = random_values(&mut rng, m_max * k);
     let (x_bytes, _) = activations(format, &x, k);
-    let col_bytes = x_bytes.len() / m_max;
     let case = |m| Case {
         format,
         n,
@@ -178,9 +192,9 @@ fn check_batch_invariance(gpu: &Gpu, format: GgmlType, k: usize, gate_up_swiglu:
         &gpu.upload(&x_bytes).expect("upload"),
     );
     for j in 0..m_max {
-        let col = gpu
-            .upload(&x_bytes[j * col_bytes..(j + 1) * col_bytes])
-            .expect("upload");
+        // Q8_1 planes of M columns do not hold a column's bytes contiguously: column j alone.
+        let (col_bytes, _) = activations(format, &x[j * k..(j + 1) * k], k);
+        let col = gpu.upload(&col_bytes).expect("upload");
         let single = launch(gpu, &case(1), &weights, &col);
         let batched = &all[j * n..(j + 1) * n];
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();

@@ -3,10 +3,12 @@
 //! (every table format) and the two-stage argmax, over ragged dims, NaN-poisoned outputs
 //! between guard regions, the failing case printed.
 //!
-//! Oracles: quant-formats' `quantize_row` / `dequantize_row` (bit for bit: the kernels mirror
-//! ggml's reference operation order), model-llama's CPU forward ops (`CpuOps::rms_norm`,
-//! `add_assign`, `swiglu`, `RopeTable::rotate` with the same `RopeTable` the forward builds,
-//! llama3 factors included) and the greedy sampler's first-maximum rule for argmax.
+//! Oracles: quant-formats' `quantize_row` / `dequantize_row` and the Q8_1 block functions
+//! behind them (bit for bit: the kernels mirror ggml's reference operation order; Q8_1 output
+//! is compared in the planar layout of `q8_1_to_planes`), model-llama's CPU forward ops
+//! (`CpuOps::rms_norm`, `add_assign`, `swiglu`, `RopeTable::rotate` with the same `RopeTable`
+//! the forward builds, llama3 factors included) and the greedy sampler's first-maximum rule for
+//! argmax.
 //!
 //! NMSE bounds (expected error, then the margin):
 //! - rms_norm: `sqrt.rn` + `rcp.rn`; only the f32 sum of squares (per-thread partials, then a
@@ -29,7 +31,10 @@ use model_llama::config::{
 use model_llama::files::{FileError, TensorInfo, TensorSource};
 use model_llama::forward::{CpuAct, CpuOps, ForwardOps, RopeTable};
 use model_llama::sampling::{Sampler, SamplingParams};
-use quant_formats::{GgmlType, dequantize_row, quantize_row};
+use quant_formats::{
+    BlockQ8_1, GgmlType, QuantBlock, dequantize_row, q8_1_from_planes, q8_1_quant_plane_bytes,
+    q8_1_to_planes, quantize_row,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tests::parity::{
@@ -47,6 +52,8 @@ const SWIGLU_MAX_NMSE: f64 = 1e-10;
 const ROPE_MAX_NMSE: f64 = 1e-9;
 const QK8_1: usize = GgmlType::Q8_1.block_elems();
 const Q8_1_BYTES: usize = GgmlType::Q8_1.block_bytes();
+/// Bytes of one block in the `{ d, s }` plane (two f16).
+const Q8_1_DS_BYTES: usize = Q8_1_BYTES - q8_1_quant_plane_bytes(1);
 
 /// One launch: the kernel, its runtime dims and the input seed (printed on failure).
 #[derive(Clone, Copy, Debug)]
@@ -120,18 +127,56 @@ fn add_reference(a: &[f32], b: &[f32]) -> Vec<f32> {
     x.data
 }
 
-/// `[rows, n]` Q8_1 blocks of `values`, row by row, by `quantize_row_q8_1_ref`.
-fn quantize_rows_q8_1(values: &[f32], n: usize) -> Vec<u8> {
+/// `[rows, n / 32]` Q8_1 blocks of `values [rows, n]`, by `quantize_row_q8_1_ref`.
+fn quantize_rows_q8_1(values: &[f32], n: usize) -> Vec<BlockQ8_1> {
+    assert!(n.is_multiple_of(QK8_1), "n = {n} is not whole Q8_1 blocks");
     values
-        .chunks(n)
-        .flat_map(|row| quantize_row(GgmlType::Q8_1, row).expect("n is whole Q8_1 blocks"))
+        .chunks_exact(QK8_1)
+        .map(BlockQ8_1::quantize_block)
         .collect()
 }
 
-fn dequantize_q8_1(bytes: &[u8]) -> Vec<f32> {
-    let mut out = vec![0.0; bytes.len() / Q8_1_BYTES * QK8_1];
-    dequantize_row(GgmlType::Q8_1, bytes, &mut out).expect("whole Q8_1 blocks");
+fn dequantize_q8_1(blocks: &[BlockQ8_1]) -> Vec<f32> {
+    let mut out = vec![0.0; blocks.len() * QK8_1];
+    for (block, y) in blocks.iter().zip(out.chunks_exact_mut(QK8_1)) {
+        block.dequantize_block(y);
+    }
     out
+}
+
+/// Byte equality of planar Q8_1 buffers (`q8_1_to_planes` of `[rows, blocks_per_row]` blocks);
+/// the first difference is reported as its row, block and plane (quants or `{ d, s }`), with
+/// both copies of that block's part of the plane.
+fn assert_q8_1_planes_identical(
+    case: &Case,
+    what: &str,
+    got: &[u8],
+    want: &[u8],
+    blocks_per_row: usize,
+) {
+    assert_eq!(got.len(), want.len(), "{case:?}: {what}: length");
+    let quant_bytes = q8_1_quant_plane_bytes(want.len() / Q8_1_BYTES);
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        let differing = got.iter().zip(want).filter(|(g, w)| g != w).count();
+        let (plane, block, part) = if i < quant_bytes {
+            let block = i / q8_1_quant_plane_bytes(1);
+            let part = q8_1_quant_plane_bytes(block)..q8_1_quant_plane_bytes(block + 1);
+            ("quant", block, part)
+        } else {
+            let block = (i - quant_bytes) / Q8_1_DS_BYTES;
+            let start = quant_bytes + block * Q8_1_DS_BYTES;
+            ("{d, s}", block, start..start + Q8_1_DS_BYTES)
+        };
+        panic!(
+            "{case:?}: {what}: {differing} of {} bytes differ; first in row {}, block {} of the \
+             {plane} plane: got {:?}, want {:?}",
+            got.len(),
+            block / blocks_per_row,
+            block % blocks_per_row,
+            &got[part.clone()],
+            &want[part]
+        );
+    }
 }
 
 fn quantize_case(gpu: &Gpu, rows: usize, n: usize, seed: u64) {
@@ -160,8 +205,8 @@ fn quantize_case(gpu: &Gpu, rows: usize, n: usize, seed: u64) {
     let y_view = y.payload();
     launch(gpu, &case, &kernel_args![&x_dev, &y_view, dims.m, dims.k]);
     let got = download(&y, "y", &case);
-    let want = quantize_rows_q8_1(&x, k);
-    assert_identical(&case, "Q8_1 blocks", &got, &want, k / QK8_1 * Q8_1_BYTES);
+    let want = q8_1_to_planes(&quantize_rows_q8_1(&x, k));
+    assert_q8_1_planes_identical(&case, "Q8_1 planes", &got, &want, k / QK8_1);
 }
 
 #[test]
@@ -307,13 +352,12 @@ fn rms_norm_q8_1_case(gpu: &Gpu, residual: bool, rows: usize, n: usize, seed: u6
         &kernel_args![&normed_view, &separate_view, dims.rows, dims.n],
     );
     let separate = download(&separate, "y", &quantize_case);
-    let row_bytes = n / QK8_1 * Q8_1_BYTES;
-    assert_identical(
+    assert_q8_1_planes_identical(
         &case,
         "fused vs rms_norm then quantize_q8_1",
         &fused,
         &separate,
-        row_bytes,
+        n / QK8_1,
     );
     assert_identical(
         &case,
@@ -324,7 +368,7 @@ fn rms_norm_q8_1_case(gpu: &Gpu, residual: bool, rows: usize, n: usize, seed: u6
     );
 
     let want = rms_norm_reference(&inputs.h(residual), &inputs.w, rows, n);
-    let got = dequantize_q8_1(&fused);
+    let got = dequantize_q8_1(&q8_1_from_planes(&fused).expect("whole Q8_1 blocks"));
     let cpu_rounding = nmse(&dequantize_q8_1(&quantize_rows_q8_1(&want, n)), &want);
     assert_parity(&case, "dequantised y", &got, &want, n, 1.25 * cpu_rounding);
 }

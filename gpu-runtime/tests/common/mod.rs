@@ -6,7 +6,9 @@ use std::ops::Range;
 
 use gpu_runtime::{DeviceBuffer, Gpu, GpuError};
 use kernel_ptx::{KernelType, LaunchDims, select_matvec};
-use quant_formats::{GgmlType, QuantizedActivation, quantize_row, vec_dot_row};
+use quant_formats::{
+    BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, q8_1_to_planes, quantize_row, vec_dot_row,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -31,11 +33,12 @@ pub fn random_values(rng: &mut ChaCha8Rng, n: usize, log10_amp: Range<f32>) -> V
     x
 }
 
-/// CPU `quantize_row_q8_1_ref` of each of the `m` rows of `x [m, k]`, concatenated.
+/// CPU `quantize_row_q8_1_ref` of `x [m, k]`: the blocks `[m, k / 32]` in the planar layout of
+/// `q8_1_to_planes`, as `quantize_q8_1` writes them and the integer gemv reads them.
 pub fn quantize_q8_1_cpu(x: &[f32], k: usize) -> Vec<u8> {
-    x.chunks_exact(k)
-        .flat_map(|row| quantize_row(GgmlType::Q8_1, row).unwrap())
-        .collect()
+    assert!(k.is_multiple_of(QK) && x.len().is_multiple_of(k));
+    let blocks: Vec<BlockQ8_1> = x.chunks_exact(QK).map(BlockQ8_1::quantize_block).collect();
+    q8_1_to_planes(&blocks)
 }
 
 /// `y [m, n] = W [n, k] · x [m, k]` with `vec_dot_row` (ggml-cuda's vecdotq maths).

@@ -1,7 +1,11 @@
 //! Seeded test inputs shared by the emulator tests: one xorshift64* stream, never zeros where a
-//! test needs non-zero values, and rows quantised with quant-formats.
+//! test needs non-zero values, rows quantised with quant-formats, and gemv activations in the
+//! layout the kernels read.
 
-use quant_formats::{GgmlType, quantize_row};
+use quant_formats::{
+    BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, activation_type, q8_1_to_planes,
+    quantize_row,
+};
 
 /// `len` seeded xorshift64* draws in `[0, 1)`.
 fn unit_draws(seed: u64, len: usize) -> impl Iterator<Item = f32> {
@@ -37,4 +41,36 @@ pub fn quantized_matrix(format: GgmlType, seed: u64, n: usize, k: usize) -> Vec<
         .chunks(k)
         .flat_map(|row| quantize_row(format, row).unwrap())
         .collect()
+}
+
+/// Q8_1 blocks of `x` (`quantize_row_q8_1_ref`, 32 values each), in order.
+pub fn q8_1_blocks(x: &[f32]) -> Vec<BlockQ8_1> {
+    assert!(
+        x.len().is_multiple_of(BlockQ8_1::BLOCK_ELEMS),
+        "{} values: not whole Q8_1 blocks",
+        x.len()
+    );
+    x.chunks_exact(BlockQ8_1::BLOCK_ELEMS)
+        .map(BlockQ8_1::quantize_block)
+        .collect()
+}
+
+/// The gemv activation of `x [m, k]` (one column per `k` values) for `format` weights: the
+/// bytes the kernel reads (f32 `[m, k]`, or the Q8_1 blocks `[m, k / 32]` in the planar layout
+/// of `q8_1_to_planes`) and the CPU oracle's view of each column.
+pub fn gemv_activations(
+    format: GgmlType,
+    x: &[f32],
+    k: usize,
+) -> (Vec<u8>, Vec<QuantizedActivation>) {
+    let acts: Vec<QuantizedActivation> = x
+        .chunks(k)
+        .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
+        .collect();
+    let bytes = match activation_type(format).unwrap() {
+        GgmlType::F32 => acts.iter().flat_map(|a| a.bytes().to_vec()).collect(),
+        GgmlType::Q8_1 => q8_1_to_planes(&q8_1_blocks(x)),
+        other => panic!("{format}: no gemv reads {other} activations"),
+    };
+    (bytes, acts)
 }

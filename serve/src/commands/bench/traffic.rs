@@ -54,7 +54,8 @@ impl MatrixShape {
 pub struct Traffic {
     /// `W [n, k]` in its GGUF format.
     pub weights: u64,
-    /// `x [m, k]` as the kernel reads it: Q8_1 blocks for integer formats, f32 for float ones.
+    /// `x [m, k]` as the kernel reads it: f32 for float formats; for integer ones Q8_1 blocks
+    /// `[m, k / 32]` in the planar layout of `q8_1_to_planes`, 36 bytes per 32 values.
     pub activations: u64,
     /// `y [m, n]` f32.
     pub outputs: u64,

@@ -8,7 +8,9 @@
 
 use anyhow::Context;
 use gpu_runtime::{BufferView, DeviceBytes, Gpu};
-use quant_formats::{GgmlType, QuantizedActivation, quantize_row};
+use quant_formats::{
+    BlockQ8_1, GgmlType, QuantBlock, activation_type, q8_1_to_planes, quantize_row,
+};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -35,18 +37,26 @@ pub fn random_values(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
         .collect()
 }
 
-/// `m` activation rows of `k` random values, quantised as `format`'s gemv reads them
-/// (Q8_1 blocks for integer formats, f32 for float ones), rows concatenated.
+/// `m` activation rows of `k` random values, quantised as `format`'s gemv reads them: f32
+/// `[m, k]` for float formats; for integer ones the Q8_1 blocks `[m, k / 32]` in the planar
+/// layout of `q8_1_to_planes` (every quant, then every `{ d, s }` pair).
 pub fn activations(format: GgmlType, m: u32, k: u32, seed: u64) -> anyhow::Result<Vec<u8>> {
+    let act = activation_type(format)?;
+    act.blocks_for(k as usize)
+        .with_context(|| format!("{format} activation rows of {k}"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::new();
-    for _ in 0..m {
-        let row = random_values(&mut rng, k as usize);
-        let act = QuantizedActivation::for_weight(format, &row)
-            .with_context(|| format!("quantising activations for {format}"))?;
-        out.extend_from_slice(act.bytes());
+    let x = random_values(&mut rng, m as usize * k as usize);
+    match act {
+        GgmlType::F32 => Ok(x.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        GgmlType::Q8_1 => {
+            let blocks: Vec<BlockQ8_1> = x
+                .chunks_exact(BlockQ8_1::BLOCK_ELEMS)
+                .map(BlockQ8_1::quantize_block)
+                .collect();
+            Ok(q8_1_to_planes(&blocks))
+        }
+        other => anyhow::bail!("{format}: no gemv reads {other} activations"),
     }
-    Ok(out)
 }
 
 /// Byte offsets of the copies of a `matrix_bytes` matrix in a pool of `pool_bytes`: each start
@@ -139,6 +149,7 @@ impl WeightPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quant_formats::q8_1_from_planes;
 
     #[test]
     fn copies_start_on_aligned_block_boundaries_and_do_not_overlap() {
@@ -189,6 +200,20 @@ mod tests {
     fn activations_match_the_kernel_layout() {
         let q = activations(GgmlType::Q4_K, 3, 4096, 1).unwrap();
         assert_eq!(q.len(), 3 * 4096 / 32 * 36);
+        // Planar: every block's `{ d, s }` lies after all quants. Values in ±[0.05, 1) give
+        // 0 < d ≤ 1/127 (f16-rounded) and dequantised values within ±1; interleaved bytes read
+        // as planes would take quants for scales.
+        let blocks = q8_1_from_planes(&q).unwrap();
+        let mut values = [0.0; 32];
+        for (i, block) in blocks.iter().enumerate() {
+            let d = block.d.to_f32();
+            assert!(d > 0.0 && d <= 1.001 / 127.0, "block {i}: d = {d}");
+            block.dequantize_block(&mut values);
+            assert!(
+                values.iter().all(|v| v.abs() <= 1.001),
+                "block {i}: {values:?}"
+            );
+        }
         let f = activations(GgmlType::BF16, 2, 4096, 1).unwrap();
         assert_eq!(f.len(), 2 * 4096 * 4);
         let values: Vec<f32> = bytemuck_f32(&f);
