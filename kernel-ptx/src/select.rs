@@ -12,13 +12,16 @@ pub struct GpuProfileLite {
     pub compute_capability: (u32, u32),
 }
 
-/// The matrix-vector kernel for `format` weights and `m` activation columns (1..=8) on `profile`.
+/// The matrix-vector kernel for `format` weights with `k` columns (the inner dimension) and `m`
+/// activation columns (1..=8) on `profile`.
 ///
-/// Warps and rows per block depend on the format and device only, never on `m`, so the
-/// outputs for one column are bit-identical at every `m` (batch invariance).
+/// Warps per block depend on the format and device only, never on `m`, so the outputs for one
+/// column are bit-identical at every `m` (batch invariance); rows per block, staging and the
+/// L2 prefetch (which do not change a column's arithmetic) may depend on `m` and `k`.
 pub fn select_matvec(
     format: GgmlType,
     m: u32,
+    k: u32,
     profile: &GpuProfileLite,
 ) -> Result<KernelType, KernelError> {
     let (major, minor) = profile.compute_capability;
@@ -36,7 +39,7 @@ pub fn select_matvec(
             reason: format!("m = {m} outside 1..={}", gemv::MAX_M),
         })?;
     let (warps, rows) = gemv::default_geometry(format);
-    let (rows, staged) = rows_and_staging(format, m).unwrap_or((rows, false));
+    let (rows, staged) = rows_and_staging(format, m, k).unwrap_or((rows, false));
     let g = Gemv::new(format, m, warps, rows, target)?;
     let g = if m >= L2_PREFETCH_FROM_M {
         g.l2_prefetched()
@@ -45,6 +48,9 @@ pub fn select_matvec(
     };
     Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
 }
+
+/// Inner dimension from which Q4_K at M ≤ 2 takes one row per block (docs/gemv-tuning.md v7).
+const Q4_K_LONG_ROW_K: u32 = 8192;
 
 /// Smallest M whose kernels prefetch their rows into L2 before waiting on the previous grid
 /// (`Gemv::l2_prefetched`). H200, docs/gemv-tuning.md v7: Q4_K M = 4 13–20 % faster with it,
@@ -56,9 +62,12 @@ const L2_PREFETCH_FROM_M: u8 = 3;
 /// default rows unstaged. Neither changes a column's arithmetic (only `warps` does: it fixes
 /// which blocks each thread visits and the cross-warp sum), so both may depend on `m` without
 /// breaking batch invariance.
-fn rows_and_staging(format: GgmlType, m: u8) -> Option<(u8, bool)> {
+fn rows_and_staging(format: GgmlType, m: u8, k: u32) -> Option<(u8, bool)> {
     use GgmlType::{BF16, F16, Q4_K, Q6_K, Q8_0};
     Some(match (format, m) {
+        // Long rows (ffn_down, k = 14336) give a one-warp block long serial work: one row per
+        // block doubles the warps in flight (M = 1: 10.5 µs against 12.5 at two rows).
+        (Q4_K, 1..=2) if k >= Q4_K_LONG_ROW_K => (1, false),
         (Q4_K, 1..=2) => (2, false),
         (Q4_K, _) => (4, false),
         (Q6_K, 1..=4) => (4, true),
@@ -79,9 +88,10 @@ fn rows_and_staging(format: GgmlType, m: u8) -> Option<(u8, bool)> {
 pub fn select_gate_up_swiglu(
     format: GgmlType,
     m: u32,
+    k: u32,
     profile: &GpuProfileLite,
 ) -> Result<KernelType, KernelError> {
-    match select_matvec(format, m, profile)? {
+    match select_matvec(format, m, k, profile)? {
         KernelType::Gemv(g) => {
             let fused = Gemv::gate_up_swiglu(g.format(), g.m(), g.warps(), g.rows(), g.target())?;
             let fused = if g.prefetches_l2() {
@@ -125,9 +135,9 @@ mod tests {
     #[test]
     fn warps_are_the_same_for_every_m() {
         for format in gemv::formats() {
-            let first = gemv_of(select_matvec(format, 1, &H200).unwrap());
-            for m in 1..=8 {
-                let g = gemv_of(select_matvec(format, m, &H200).unwrap());
+            let first = gemv_of(select_matvec(format, 1, 4096, &H200).unwrap());
+            for (m, k) in (1..=8).flat_map(|m| [(m, 4096), (m, 14336)]) {
+                let g = gemv_of(select_matvec(format, m, k, &H200).unwrap());
                 assert_eq!(g.m(), m as u8);
                 assert_eq!(g.format(), format);
                 assert_eq!(g.warps(), first.warps(), "{format} m={m}");
@@ -139,8 +149,8 @@ mod tests {
     fn gate_up_swiglu_shares_the_matvec_geometry() {
         for format in gemv::formats() {
             for m in 1..=8 {
-                let plain = gemv_of(select_matvec(format, m, &H200).unwrap());
-                let fused = gemv_of(select_gate_up_swiglu(format, m, &H200).unwrap());
+                let plain = gemv_of(select_matvec(format, m, 4096, &H200).unwrap());
+                let fused = gemv_of(select_gate_up_swiglu(format, m, 4096, &H200).unwrap());
                 assert!(fused.is_gate_up_swiglu() && !plain.is_gate_up_swiglu());
                 assert_eq!(
                     (fused.format(), fused.m(), fused.warps(), fused.rows()),
@@ -152,10 +162,18 @@ mod tests {
     }
 
     #[test]
+    fn q4_k_takes_one_row_per_block_for_long_rows_at_small_m() {
+        let rows = |m, k| gemv_of(select_matvec(GgmlType::Q4_K, m, k, &H200).unwrap()).rows();
+        assert_eq!((rows(1, 4096), rows(1, 14336)), (2, 1));
+        assert_eq!((rows(2, 4096), rows(2, 14336)), (2, 1));
+        assert_eq!((rows(8, 4096), rows(8, 14336)), (4, 4));
+    }
+
+    #[test]
     fn staging_only_where_measured_faster() {
         for format in gemv::formats() {
             for m in 1..=8 {
-                let g = gemv_of(select_matvec(format, m, &H200).unwrap());
+                let g = gemv_of(select_matvec(format, m, 4096, &H200).unwrap());
                 let want = matches!(
                     (format, m),
                     (GgmlType::Q6_K, 1..=4) | (GgmlType::Q8_0, 5..=8)
@@ -168,11 +186,15 @@ mod tests {
     #[test]
     fn target_follows_compute_capability() {
         assert_eq!(
-            select_matvec(GgmlType::Q8_0, 1, &H200).unwrap().target(),
+            select_matvec(GgmlType::Q8_0, 1, 4096, &H200)
+                .unwrap()
+                .target(),
             SmTarget::Sm90
         );
         assert_eq!(
-            select_matvec(GgmlType::Q8_0, 1, &A100).unwrap().target(),
+            select_matvec(GgmlType::Q8_0, 1, 4096, &A100)
+                .unwrap()
+                .target(),
             SmTarget::Sm80
         );
         let ada = GpuProfileLite {
@@ -180,23 +202,25 @@ mod tests {
             compute_capability: (8, 9),
         };
         assert_eq!(
-            select_matvec(GgmlType::Q8_0, 1, &ada).unwrap().target(),
+            select_matvec(GgmlType::Q8_0, 1, 4096, &ada)
+                .unwrap()
+                .target(),
             SmTarget::Sm80
         );
         let turing = GpuProfileLite {
             sm_count: 40,
             compute_capability: (7, 5),
         };
-        assert!(select_matvec(GgmlType::Q8_0, 1, &turing).is_err());
+        assert!(select_matvec(GgmlType::Q8_0, 1, 4096, &turing).is_err());
     }
 
     #[test]
     fn out_of_range_m_and_unknown_formats_are_errors() {
-        assert!(select_matvec(GgmlType::Q8_0, 0, &H200).is_err());
-        assert!(select_matvec(GgmlType::Q8_0, 9, &H200).is_err());
-        assert!(select_gate_up_swiglu(GgmlType::Q4_K, 9, &H200).is_err());
+        assert!(select_matvec(GgmlType::Q8_0, 0, 4096, &H200).is_err());
+        assert!(select_matvec(GgmlType::Q8_0, 9, 4096, &H200).is_err());
+        assert!(select_gate_up_swiglu(GgmlType::Q4_K, 9, 4096, &H200).is_err());
         assert!(matches!(
-            select_matvec(GgmlType::Q8_1, 1, &H200),
+            select_matvec(GgmlType::Q8_1, 1, 4096, &H200),
             Err(KernelError::UnsupportedFormat {
                 format: GgmlType::Q8_1,
                 ..

@@ -269,10 +269,10 @@ fn every_selected_gemv_assembles_for_sm90_without_spills() {
     let mut seen = BTreeSet::new();
     let mut failed = Vec::new();
     for format in gemv_formats() {
-        for m in 1..=8 {
+        for (m, k) in (1..=8).flat_map(|m| [(m, 4096), (m, 14336)]) {
             for kt in [
-                select_matvec(format, m, &h200).unwrap(),
-                select_gate_up_swiglu(format, m, &h200).unwrap(),
+                select_matvec(format, m, k, &h200).unwrap(),
+                select_gate_up_swiglu(format, m, k, &h200).unwrap(),
             ] {
                 if seen.insert(kt.entry_name())
                     && std::panic::catch_unwind(|| assemble(&ptxas, &dir, &kt)).is_err()

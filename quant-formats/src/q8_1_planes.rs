@@ -59,7 +59,9 @@ mod tests {
     use crate::QuantBlock;
 
     fn blocks(n: usize) -> Vec<BlockQ8_1> {
-        let x: Vec<f32> = (0..32 * n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.13).collect();
+        let x: Vec<f32> = (0..32 * n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.13)
+            .collect();
         x.chunks_exact(32).map(BlockQ8_1::quantize_block).collect()
     }
 

@@ -83,9 +83,9 @@ fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
     let profile: GpuProfileLite = gpu.profile().lite();
     let m = case.m as u32;
     let kt = if case.gate_up_swiglu {
-        select_gate_up_swiglu(case.format, m, &profile)
+        select_gate_up_swiglu(case.format, m, case.k as u32, &profile)
     } else {
-        select_matvec(case.format, m, &profile)
+        select_matvec(case.format, m, case.k as u32, &profile)
     };
     kt.unwrap_or_else(|e| panic!("{case:?}: no kernel: {e}"))
 }

@@ -7,15 +7,16 @@
 //! `vdr * warps * 32 / qi` and consumes words `kqs = vdr * (tid % (qi/vdr))` of each. Partial sums
 //! are combined lane-wise across warps through shared memory (warp order), then by a butterfly
 //! warp sum. Every column goes through exactly the arithmetic of M = 1, so results do not depend
-//! on M (batch invariance); `warps`/`rows` must then be the same for every M, which
-//! `select_matvec` guarantees.
+//! on M (batch invariance) as long as `warps` (which fixes the blocks a thread visits and
+//! the cross-warp sum) is the same for every M, which `select_matvec` guarantees; rows per
+//! block, staging and the L2 prefetch leave a column's arithmetic unchanged.
 //!
 //! Layouts: W `[n, k]` row-major in blocks (`k / qk` per row); x Q8_1 `[m, k / 32]` in the
 //! planar layout of `quant_formats::q8_1_to_planes` (f32 `[m, k]` for float weights), 16-byte
 //! aligned; y f32 `[m, n]`. Each thread decodes its slice of every row's block once and loads
 //! each column's activations once per visit, so activations are shared by the block's rows.
 //!
-//! Staged variants ([`Gemv::staged`], chosen per format and M by `select_matvec`)
+//! Staged variants ([`Gemv::staged`], chosen per format, M and K by `select_matvec`)
 //! copy each tile of the block's rows into shared memory with coalesced 16-byte loads first
 //! (`staging.rs`) when the rows are 16-byte aligned, and run the unstaged loop otherwise; both
 //! give bit-identical results.

@@ -238,7 +238,7 @@ fn bench_format(
     for &shape in shapes {
         for &m in &args.m {
             let label = format!("{format} {} {} M={m}", shape.name, shape.dims());
-            let selected = select_matvec(format, m, &gpu.profile().lite());
+            let selected = select_matvec(format, m, shape.k, &gpu.profile().lite());
             match selected
                 .map_err(anyhow::Error::from)
                 .and_then(|k| bench_one(gpu, args, &pool, shape, k))
@@ -257,7 +257,7 @@ fn bench_format(
                 Err(e) => fail(format!("{label}: {e:#}")),
             }
             // The selected kernel's twins, to show what staging and the L2 prefetch buy.
-            let twins = match select_matvec(format, m, &gpu.profile().lite()) {
+            let twins = match select_matvec(format, m, shape.k, &gpu.profile().lite()) {
                 Ok(KernelType::Gemv(g)) => selected_twins(g),
                 _ => Vec::new(),
             };
