@@ -338,17 +338,21 @@ pub fn nibble_pair_activations(
     out
 }
 
-/// Activations of a K-quant thread whose word `iqs % 8` meets Q8_1 blocks
-/// `lane.bq8_offset + i` for `i` in `0..4` (Q2_K, Q3_K): the four quant words, then the four
-/// `{ d, s }` words (one 16-byte load: `bq8_offset` is a multiple of 4).
-pub fn k_quant_activations(b: &mut KernelBuilder, x: ActBlock, lane: &KQuantLane) -> Vec<Reg> {
-    let block_bytes = b.shl(Ty::U32, lane.bq8_offset, QK8_1.trailing_zeros());
-    let word = b.shl(Ty::U32, lane.iqs8, 2u32);
+/// Activations of K-quant thread `iqs` whose word `iqs % 8` meets Q8_1 blocks
+/// `bq8_offset + i` for `i` in `0..4`, `bq8_offset = 4 * (iqs / 8)` (Q2_K, Q3_K, as in
+/// [`k_quant_lane`] with `qr = 4`): the four quant words, then the four `{ d, s }` words (one
+/// 16-byte load).
+pub fn k_quant_activations(b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+    let group = b.shr(Ty::U32, iqs, 3u32);
+    let bq8_offset = b.shl(Ty::U32, group, 2u32);
+    let iqs8 = b.and(Ty::U32, iqs, 7u32);
+    let block_bytes = b.shl(Ty::U32, bq8_offset, QK8_1.trailing_zeros());
+    let word = b.shl(Ty::U32, iqs8, 2u32);
     let q_off = b.add(Ty::U32, block_bytes, word);
     let mut out: Vec<Reg> = (0..4)
         .flat_map(|i| x.quant_words(b, Some(q_off), i64::from(QK8_1) * i, 1))
         .collect();
-    out.extend(x.scale_words(b, Some(lane.bq8_offset), 0, 4));
+    out.extend(x.scale_words(b, Some(bq8_offset), 0, 4));
     out
 }
 

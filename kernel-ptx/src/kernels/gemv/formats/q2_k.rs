@@ -71,8 +71,7 @@ impl GemvFormat for Q2K {
     }
 
     fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
-        let lane = k_quant_lane(b, x.quants, iqs, QR);
-        k_quant_activations(b, x, &lane)
+        k_quant_activations(b, x, iqs)
     }
 
     fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
