@@ -9,7 +9,7 @@ use common::{
 };
 use gpu_runtime::{ArgMismatch, Gpu, GpuError, GpuOptions, GuardedBuffer, kernel_args};
 use kernel_ptx::{KernelType, LaunchDims, ParamKind, select_matvec};
-use quant_formats::{GgmlType, q8_1_quant_plane_bytes};
+use quant_formats::{GgmlType, q8_1_planes_first_difference};
 
 fn quantize_kernel(gpu: &Gpu) -> KernelType {
     KernelType::QuantizeQ8_1 {
@@ -45,24 +45,16 @@ fn quantize_q8_1_is_bit_identical_to_the_cpu_reference() {
         let got = y.to_host_checked().unwrap();
         let want = quantize_q8_1_cpu(&x, k);
         assert_eq!(got.len(), want.len(), "m={m} k={k}: length");
-        // Planar layout: 32 quant bytes per block, then a 4-byte `{ d, s }` pair per block.
-        let quant_bytes = q8_1_quant_plane_bytes(m * k / QK);
-        if let Some(i) = got.iter().zip(&want).position(|(g, w)| g != w) {
-            let (plane, block, part) = if i < quant_bytes {
-                ("quant", i / QK, i / QK * QK..(i / QK + 1) * QK)
-            } else {
-                let block = (i - quant_bytes) / 4;
-                let start = quant_bytes + 4 * block;
-                ("{d, s}", block, start..start + 4)
-            };
+        if let Some(d) = q8_1_planes_first_difference(&got, &want) {
             panic!(
-                "m={m} k={k}: first difference in block {block} (row {}, block {} of the row), \
-                 {plane} plane byte {}: got {:?} want {:?}",
-                block / (k / QK),
-                block % (k / QK),
-                i - part.start,
-                &got[part.clone()],
-                &want[part]
+                "m={m} k={k}: first difference in block {} (row {}, block {} of the row), {} \
+                 plane: got {:?} want {:?}",
+                d.block,
+                d.block / (k / QK),
+                d.block % (k / QK),
+                d.plane,
+                d.got,
+                d.want
             );
         }
     }

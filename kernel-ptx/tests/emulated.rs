@@ -8,7 +8,7 @@ use emu::inputs::{gemv_activations, q8_1_blocks, uniform};
 use emu::{Arg, Gpu};
 use kernel_ptx::{Embedding, Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
 use quant_formats::{
-    dequantize_row, q8_1_quant_plane_bytes, q8_1_to_planes, quantize_row, vec_dot_row,
+    dequantize_row, q8_1_planes_first_difference, q8_1_to_planes, quantize_row, vec_dot_row,
 };
 
 const T: SmTarget = SmTarget::Sm90;
@@ -35,19 +35,10 @@ fn assert_close(got: &[f32], want: &[f32], rel: f32, what: &str) {
 /// the block and the plane (quants or `{ d, s }`) it lies in, with both copies of that part.
 fn assert_q8_1_planes_eq(got: &[u8], want: &[u8], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
-    let quant_bytes = q8_1_quant_plane_bytes(want.len() / 36);
-    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
-        let (plane, block, part) = if i < quant_bytes {
-            ("quant", i / 32, i / 32 * 32..i / 32 * 32 + 32)
-        } else {
-            let block = (i - quant_bytes) / 4;
-            let start = quant_bytes + 4 * block;
-            ("{d, s}", block, start..start + 4)
-        };
+    if let Some(d) = q8_1_planes_first_difference(got, want) {
         panic!(
-            "{what}: block {block} differs in the {plane} plane: got {:?}, want {:?}",
-            &got[part.clone()],
-            &want[part]
+            "{what}: block {} differs in the {} plane: got {:?}, want {:?}",
+            d.block, d.plane, d.got, d.want
         );
     }
 }

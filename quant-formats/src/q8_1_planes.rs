@@ -53,6 +53,63 @@ pub fn q8_1_from_planes(bytes: &[u8]) -> Option<Vec<BlockQ8_1>> {
     )
 }
 
+/// Which plane of a planar Q8_1 buffer a byte lies in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Q8_1Plane {
+    Quants,
+    Scales,
+}
+
+impl std::fmt::Display for Q8_1Plane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Q8_1Plane::Quants => "quant",
+            Q8_1Plane::Scales => "{d, s}",
+        })
+    }
+}
+
+/// The first byte where two equally long planar buffers differ, located for a test message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Q8_1PlanesDifference {
+    /// Index of the first differing byte.
+    pub byte: usize,
+    /// Block (in block order) and plane that byte belongs to.
+    pub block: usize,
+    pub plane: Q8_1Plane,
+    /// That block's part of the plane (32 quant bytes or the 4 `{ d, s }` bytes) in each buffer.
+    pub got: Vec<u8>,
+    pub want: Vec<u8>,
+    /// How many bytes differ in all.
+    pub differing: usize,
+}
+
+/// `None` when `got == want`; otherwise where they first differ. Both must hold the same whole
+/// number of blocks (`None` is never returned for buffers of different lengths: they differ at
+/// the shorter one's end, reported against the longer one's layout).
+pub fn q8_1_planes_first_difference(got: &[u8], want: &[u8]) -> Option<Q8_1PlanesDifference> {
+    let len = got.len().max(want.len());
+    let byte = (0..len).find(|&i| got.get(i) != want.get(i))?;
+    let quant_bytes = q8_1_quant_plane_bytes(len / 36);
+    let (block, plane, part) = if byte < quant_bytes {
+        let block = byte / 32;
+        (block, Q8_1Plane::Quants, 32 * block..32 * block + 32)
+    } else {
+        let block = (byte - quant_bytes) / 4;
+        let start = quant_bytes + 4 * block;
+        (block, Q8_1Plane::Scales, start..start + 4)
+    };
+    let slice = |b: &[u8]| b[part.start.min(b.len())..part.end.min(b.len())].to_vec();
+    Some(Q8_1PlanesDifference {
+        byte,
+        block,
+        plane,
+        got: slice(got),
+        want: slice(want),
+        differing: (0..len).filter(|&i| got.get(i) != want.get(i)).count(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +131,31 @@ mod tests {
         let ds1 = &p[96 + 4..96 + 8];
         assert_eq!(u16::from_le_bytes([ds1[0], ds1[1]]), b[1].d.to_bits());
         assert_eq!(u16::from_le_bytes([ds1[2], ds1[3]]), b[1].s.to_bits());
+    }
+
+    #[test]
+    fn first_difference_names_block_and_plane() {
+        let want = q8_1_to_planes(&blocks(3));
+        assert_eq!(q8_1_planes_first_difference(&want, &want), None);
+        let mut got = want.clone();
+        got[32 + 7] ^= 1;
+        let d = q8_1_planes_first_difference(&got, &want).unwrap();
+        assert_eq!(
+            (d.byte, d.block, d.plane, d.differing),
+            (39, 1, Q8_1Plane::Quants, 1)
+        );
+        assert_eq!((d.got.len(), d.want.len()), (32, 32));
+        let mut got = want.clone();
+        got[96 + 8 + 2] ^= 1;
+        got[0] ^= 1;
+        let d = q8_1_planes_first_difference(&got, &want).unwrap();
+        assert_eq!((d.block, d.plane, d.differing), (0, Q8_1Plane::Quants, 2));
+        let mut got = want.clone();
+        got[96 + 8 + 2] ^= 1;
+        let d = q8_1_planes_first_difference(&got, &want).unwrap();
+        assert_eq!((d.block, d.plane), (2, Q8_1Plane::Scales));
+        assert_eq!(d.got[2], d.want[2] ^ 1);
+        assert!(q8_1_planes_first_difference(&want[..36], &want).is_some());
     }
 
     #[test]

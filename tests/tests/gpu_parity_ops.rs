@@ -32,8 +32,8 @@ use model_llama::files::{FileError, TensorInfo, TensorSource};
 use model_llama::forward::{CpuAct, CpuOps, ForwardOps, RopeTable};
 use model_llama::sampling::{Sampler, SamplingParams};
 use quant_formats::{
-    BlockQ8_1, GgmlType, QuantBlock, dequantize_row, q8_1_from_planes, q8_1_quant_plane_bytes,
-    q8_1_to_planes, quantize_row,
+    BlockQ8_1, GgmlType, QuantBlock, dequantize_row, q8_1_from_planes,
+    q8_1_planes_first_difference, q8_1_to_planes, quantize_row,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -52,8 +52,6 @@ const SWIGLU_MAX_NMSE: f64 = 1e-10;
 const ROPE_MAX_NMSE: f64 = 1e-9;
 const QK8_1: usize = GgmlType::Q8_1.block_elems();
 const Q8_1_BYTES: usize = GgmlType::Q8_1.block_bytes();
-/// Bytes of one block in the `{ d, s }` plane (two f16).
-const Q8_1_DS_BYTES: usize = Q8_1_BYTES - q8_1_quant_plane_bytes(1);
 
 /// One launch: the kernel, its runtime dims and the input seed (printed on failure).
 #[derive(Clone, Copy, Debug)]
@@ -155,26 +153,17 @@ fn assert_q8_1_planes_identical(
     blocks_per_row: usize,
 ) {
     assert_eq!(got.len(), want.len(), "{case:?}: {what}: length");
-    let quant_bytes = q8_1_quant_plane_bytes(want.len() / Q8_1_BYTES);
-    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
-        let differing = got.iter().zip(want).filter(|(g, w)| g != w).count();
-        let (plane, block, part) = if i < quant_bytes {
-            let block = i / q8_1_quant_plane_bytes(1);
-            let part = q8_1_quant_plane_bytes(block)..q8_1_quant_plane_bytes(block + 1);
-            ("quant", block, part)
-        } else {
-            let block = (i - quant_bytes) / Q8_1_DS_BYTES;
-            let start = quant_bytes + block * Q8_1_DS_BYTES;
-            ("{d, s}", block, start..start + Q8_1_DS_BYTES)
-        };
+    if let Some(d) = q8_1_planes_first_difference(got, want) {
         panic!(
-            "{case:?}: {what}: {differing} of {} bytes differ; first in row {}, block {} of the \
-             {plane} plane: got {:?}, want {:?}",
+            "{case:?}: {what}: {} of {} bytes differ; first in row {}, block {} of the {} \
+             plane: got {:?}, want {:?}",
+            d.differing,
             got.len(),
-            block / blocks_per_row,
-            block % blocks_per_row,
-            &got[part.clone()],
-            &want[part]
+            d.block / blocks_per_row,
+            d.block % blocks_per_row,
+            d.plane,
+            d.got,
+            d.want
         );
     }
 }
