@@ -253,6 +253,17 @@ impl KernelType {
                 }
             }
         }
+        // The tensor-core body: M = 1 and 8 for each MMA format, and the fused variant once.
+        for format in [GgmlType::Q4_K, GgmlType::Q5_K] {
+            for m in [1, 8] {
+                if let Ok(g) = Gemv::tensor_core(format, m, 4, target) {
+                    out.push(KernelType::Gemv(g));
+                }
+            }
+        }
+        if let Ok(g) = Gemv::tensor_core(GgmlType::Q4_K, 8, 4, target) {
+            out.push(KernelType::Gemv(g.with_gate_up_swiglu()));
+        }
         // The L2 prefetch prologue is the same for every format: one sample.
         if let Ok(g) = Gemv::new(GgmlType::Q4_K, 1, 1, 2, target) {
             out.push(KernelType::Gemv(g.l2_prefetched()));

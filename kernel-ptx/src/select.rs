@@ -24,6 +24,43 @@ pub fn select_matvec(
     k: u32,
     profile: &GpuProfileLite,
 ) -> Result<KernelType, KernelError> {
+    let (target, m) = target_and_m(m, profile)?;
+    match tensor_core_warps(format, k) {
+        Some(warps) => Ok(KernelType::Gemv(Gemv::tensor_core(
+            format, m, warps, target,
+        )?)),
+        None => select_simt_matvec(format, u32::from(m), k, profile),
+    }
+}
+
+/// Warps per 16-row tile of the tensor-core body for `format` rows of `k`, where that body
+/// is the one selected (every M: a column's arithmetic must not depend on M).
+fn tensor_core_warps(format: GgmlType, _k: u32) -> Option<u8> {
+    matches!(format, GgmlType::Q4_K | GgmlType::Q5_K).then_some(4)
+}
+
+/// The dp4a (integer formats) or float body [`select_matvec`] would choose for `format` without
+/// tensor cores; the benchmark times it next to the tensor-core selection.
+pub fn select_simt_matvec(
+    format: GgmlType,
+    m: u32,
+    k: u32,
+    profile: &GpuProfileLite,
+) -> Result<KernelType, KernelError> {
+    let (target, m) = target_and_m(m, profile)?;
+    let (warps, rows) = gemv::default_geometry(format);
+    let (rows, staged) = rows_and_staging(format, m, k).unwrap_or((rows, false));
+    let g = Gemv::new(format, m, warps, rows, target)?;
+    let g = if m >= L2_PREFETCH_FROM_M {
+        g.l2_prefetched()
+    } else {
+        g
+    };
+    Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
+}
+
+/// The PTX target of `profile` and `m` checked to 1..=8.
+fn target_and_m(m: u32, profile: &GpuProfileLite) -> Result<(SmTarget, u8), KernelError> {
     let (major, minor) = profile.compute_capability;
     let target = SmTarget::for_compute_capability(major, minor).ok_or_else(|| {
         KernelError::InvalidVariant {
@@ -38,15 +75,7 @@ pub fn select_matvec(
             family: "gemv",
             reason: format!("m = {m} outside 1..={}", gemv::MAX_M),
         })?;
-    let (warps, rows) = gemv::default_geometry(format);
-    let (rows, staged) = rows_and_staging(format, m, k).unwrap_or((rows, false));
-    let g = Gemv::new(format, m, warps, rows, target)?;
-    let g = if m >= L2_PREFETCH_FROM_M {
-        g.l2_prefetched()
-    } else {
-        g
-    };
-    Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
+    Ok((target, m))
 }
 
 /// Inner dimension from which Q4_K at M = 1 takes one row per block (docs/gemv-tuning.md v7).
@@ -93,19 +122,7 @@ pub fn select_gate_up_swiglu(
     profile: &GpuProfileLite,
 ) -> Result<KernelType, KernelError> {
     match select_matvec(format, m, k, profile)? {
-        KernelType::Gemv(g) => {
-            let fused = Gemv::gate_up_swiglu(g.format(), g.m(), g.warps(), g.rows(), g.target())?;
-            let fused = if g.prefetches_l2() {
-                fused.l2_prefetched()
-            } else {
-                fused
-            };
-            Ok(KernelType::Gemv(if g.stages_weights() {
-                fused.staged()
-            } else {
-                fused
-            }))
-        }
+        KernelType::Gemv(g) => Ok(KernelType::Gemv(g.with_gate_up_swiglu())),
         other => Err(KernelError::InvalidVariant {
             family: "gemv",
             reason: format!("select_matvec returned {other:?}"),
@@ -134,15 +151,29 @@ mod tests {
     }
 
     #[test]
-    fn warps_are_the_same_for_every_m() {
+    fn body_and_warps_are_the_same_for_every_m() {
         for format in gemv::formats() {
-            let first = gemv_of(select_matvec(format, 1, 4096, &H200).unwrap());
-            for (m, k) in (1..=8).flat_map(|m| [(m, 4096), (m, 14336)]) {
-                let g = gemv_of(select_matvec(format, m, k, &H200).unwrap());
-                assert_eq!(g.m(), m as u8);
-                assert_eq!(g.format(), format);
-                assert_eq!(g.warps(), first.warps(), "{format} m={m}");
+            for k in [4096, 14336] {
+                let first = gemv_of(select_matvec(format, 1, k, &H200).unwrap());
+                for m in 1..=8 {
+                    let g = gemv_of(select_matvec(format, m, k, &H200).unwrap());
+                    assert_eq!(g.m(), m as u8);
+                    assert_eq!(g.format(), format);
+                    assert_eq!(g.warps(), first.warps(), "{format} m={m} k={k}");
+                    assert_eq!(g.uses_tensor_cores(), first.uses_tensor_cores());
+                }
             }
+        }
+    }
+
+    #[test]
+    fn q4_k_and_q5_k_run_on_tensor_cores() {
+        for format in gemv::formats() {
+            let g = gemv_of(select_matvec(format, 8, 4096, &H200).unwrap());
+            let want = matches!(format, GgmlType::Q4_K | GgmlType::Q5_K);
+            assert_eq!(g.uses_tensor_cores(), want, "{format}");
+            let simt = gemv_of(select_simt_matvec(format, 8, 4096, &H200).unwrap());
+            assert!(!simt.uses_tensor_cores());
         }
     }
 
@@ -163,8 +194,8 @@ mod tests {
     }
 
     #[test]
-    fn q4_k_takes_one_row_per_block_for_long_rows_at_m1() {
-        let rows = |m, k| gemv_of(select_matvec(GgmlType::Q4_K, m, k, &H200).unwrap()).rows();
+    fn q4_k_dp4a_takes_one_row_per_block_for_long_rows_at_m1() {
+        let rows = |m, k| gemv_of(select_simt_matvec(GgmlType::Q4_K, m, k, &H200).unwrap()).rows();
         assert_eq!((rows(1, 4096), rows(1, 14336)), (2, 1));
         assert_eq!((rows(2, 4096), rows(2, 14336)), (2, 2));
         assert_eq!((rows(8, 4096), rows(8, 14336)), (4, 4));

@@ -1,8 +1,9 @@
 //! A small SIMT emulator for the PTX subset kernel-ptx renders, so kernels are checked against
 //! the quant-formats CPU references without a GPU. Threads run one at a time up to the next
-//! collective (`shfl.sync`, `bar.sync`), which executes once every live lane (warp) or thread
-//! (block) has reached it; a collective that can never complete (exited lanes, divergence)
-//! panics, and so does any access outside an allocation or a `.shared` array.
+//! collective (`shfl.sync`, `mma.sync`, `bar.sync`), which executes once every live lane (warp)
+//! or thread (block) has reached it; a collective that can never complete (exited lanes,
+//! divergence) panics, and so does any access outside an allocation or a `.shared` array or
+//! not naturally aligned.
 //! Approximate instructions (`ex2.approx`, `sin.approx`, …) are computed exactly here.
 
 #![allow(dead_code)]
@@ -348,14 +349,19 @@ fn run_block(
             }
             let pc = threads[live_lanes[0]].pc;
             let inst = &program.insts[pc];
-            if inst.parts[0] != "shfl" {
+            let op = inst.parts[0].as_str();
+            if op != "shfl" && op != "mma" {
                 continue;
             }
             assert!(
                 live_lanes.len() == lanes.len() && live_lanes.iter().all(|&i| threads[i].pc == pc),
-                "shfl.sync at instruction {pc} with exited or diverged lanes in warp {warp}"
+                "{op}.sync at instruction {pc} with exited or diverged lanes in warp {warp}"
             );
-            shfl(&mut threads, &lanes, inst);
+            if op == "shfl" {
+                shfl(&mut threads, &lanes, inst);
+            } else {
+                mma(&mut threads, &lanes, inst);
+            }
             progressed = true;
         }
         assert!(
@@ -399,6 +405,69 @@ fn shfl(threads: &mut [Thread], lanes: &[usize], inst: &Inst) {
             other => panic!("shfl mode {other}"),
         };
         threads[i].regs[d] = values[j as usize];
+        threads[i].pc += 1;
+    }
+}
+
+fn regs_of(o: &Opnd) -> &[usize] {
+    match o {
+        Opnd::Vec(regs) => regs,
+        other => panic!("expected a register vector, got {other:?}"),
+    }
+}
+
+/// `mma.sync.aligned.m16n8k32.row.col.s32.{s8,u8}.{s8,u8}.s32 d, a, b, c` with the PTX ISA
+/// fragment layouts: lane `4g + t` holds A rows `g` (a0, a2) and `g + 8` (a1, a3) at k
+/// `4t .. 4t + 4` (a0, a1) and `16 + 4t ..` (a2, a3); B column `g` at k `4t ..` (b0) and
+/// `16 + 4t ..` (b1); C/D rows `g` (c0, c1) and `g + 8` (c2, c3), columns `2t`, `2t + 1`.
+fn mma(threads: &mut [Thread], lanes: &[usize], inst: &Inst) {
+    let shape: Vec<&str> = inst.parts.iter().map(String::as_str).collect();
+    assert_eq!(
+        &shape[..7],
+        ["mma", "sync", "aligned", "m16n8k32", "row", "col", "s32"],
+        "unsupported mma {shape:?}"
+    );
+    let element = |ty: &str, byte: u8| -> i64 {
+        match ty {
+            "s8" => i64::from(byte as i8),
+            "u8" => i64::from(byte),
+            other => panic!("mma element type {other}"),
+        }
+    };
+    let (d, a, b, c) = (
+        regs_of(&inst.ops[0]),
+        regs_of(&inst.ops[1]),
+        regs_of(&inst.ops[2]),
+        regs_of(&inst.ops[3]),
+    );
+    let mut ma = [[0i64; 32]; 16];
+    let mut mb = [[0i64; 8]; 32];
+    let mut mc = [[0i64; 8]; 16];
+    for (lane, &i) in lanes.iter().enumerate() {
+        let (g, t) = (lane / 4, lane % 4);
+        let regs = &threads[i].regs;
+        for (r, &reg) in a.iter().enumerate() {
+            let (row, k0) = (g + 8 * (r % 2), 4 * t + 16 * (r / 2));
+            for (j, byte) in (regs[reg] as u32).to_le_bytes().into_iter().enumerate() {
+                ma[row][k0 + j] = element(shape[7], byte);
+            }
+        }
+        for (r, &reg) in b.iter().enumerate() {
+            for (j, byte) in (regs[reg] as u32).to_le_bytes().into_iter().enumerate() {
+                mb[4 * t + 16 * r + j][g] = element(shape[8], byte);
+            }
+        }
+        for (r, &reg) in c.iter().enumerate() {
+            mc[g + 8 * (r / 2)][2 * t + r % 2] = i64::from(regs[reg] as u32 as i32);
+        }
+    }
+    for (lane, &i) in lanes.iter().enumerate() {
+        let (g, t) = (lane / 4, lane % 4);
+        for (r, &reg) in d.iter().enumerate() {
+            let (row, col) = (g + 8 * (r / 2), 2 * t + r % 2);
+            let sum: i64 = mc[row][col] + (0..32).map(|k| ma[row][k] * mb[k][col]).sum::<i64>();
+            threads[i].regs[reg] = u64::from(sum as i32 as u32);
+        }
         threads[i].pc += 1;
     }
 }
@@ -463,7 +532,7 @@ fn run_until_collective(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thr
         }
         let op = inst.parts[0].as_str();
         match op {
-            "shfl" | "bar" => return Stop::Collective,
+            "shfl" | "bar" | "mma" => return Stop::Collective,
             "ret" => return Stop::Exit,
             "bra" => {
                 let Opnd::Sym(label) = &inst.ops[0] else {
@@ -490,6 +559,14 @@ fn addr_of(ctx: &Ctx, t: &Thread, o: &Opnd) -> (bool, u64) {
         },
         other => panic!("address base {other:?}"),
     }
+}
+
+/// Accesses (vectors as a whole) must be naturally aligned, as on the device.
+fn check_aligned(op: &str, addr: u64, bytes: usize) {
+    assert!(
+        addr.is_multiple_of(bytes as u64),
+        "{op} of {bytes} bytes at misaligned address {addr:#x}"
+    );
 }
 
 fn load(gpu: &mut Gpu, shared: &mut [u8], space: &str, addr: u64, bytes: usize) -> u64 {
@@ -565,6 +642,7 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
             };
             match &o[0] {
                 Opnd::Vec(regs) => {
+                    check_aligned("ld", addr, bytes * regs.len());
                     for (k, &r) in regs.iter().enumerate() {
                         t.regs[r] =
                             extend(load(gpu, shared, space, addr + (k * bytes) as u64, bytes));
@@ -574,6 +652,7 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
                     let v = if is_param {
                         addr
                     } else {
+                        check_aligned("ld", addr, bytes);
                         load(gpu, shared, space, addr, bytes)
                     };
                     t.regs[reg_of(dst)] = extend(mask(v, ty));
@@ -586,6 +665,7 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
             let bytes = (width(ty) / 8) as usize;
             match &o[1] {
                 Opnd::Vec(regs) => {
+                    check_aligned("st", addr, bytes * regs.len());
                     for (k, &r) in regs.iter().enumerate() {
                         store(
                             gpu,
@@ -599,6 +679,7 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
                 }
                 _ => {
                     let v = rd(t, 1);
+                    check_aligned("st", addr, bytes);
                     store(gpu, shared, space, addr, bytes, v);
                 }
             }

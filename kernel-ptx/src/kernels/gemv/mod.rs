@@ -27,10 +27,12 @@
 mod format;
 mod formats;
 mod staging;
+mod tensor_core;
 
 pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
 use format::{Q8_1_DS_BYTES, QK8_1};
 use staging::{StagedLoop, Tile};
+pub use tensor_core::{MmaFormat, MmaRowBlock, TILE_ROWS, mma_format_for};
 
 use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Space, Special, Ty};
 use crate::kernel_type::div_ceil;
@@ -82,6 +84,8 @@ pub struct Gemv {
     staged: bool,
     /// Prefetch the start of the block's rows into L2 before waiting on the previous grid.
     l2_prefetch: bool,
+    /// The tensor-core body (`tensor_core.rs`): 16-row tiles, one mma per sub-block.
+    tensor_cores: bool,
     target: SmTarget,
 }
 
@@ -131,8 +135,48 @@ impl Gemv {
             gate_up_swiglu: false,
             staged: false,
             l2_prefetch: false,
+            tensor_cores: false,
             target,
         })
+    }
+
+    /// The tensor-core variant (`tensor_core.rs`) for a format with an [`MmaFormat`]: one block
+    /// of `warps` ∈ {1, 2, 4, 8} warps per 16-row tile, `m` columns (1..=8). Never staged or
+    /// L2-prefetched.
+    pub fn tensor_core(
+        format: GgmlType,
+        m: u8,
+        warps: u8,
+        target: SmTarget,
+    ) -> Result<Self, KernelError> {
+        if mma_format_for(format).is_none() {
+            return Err(KernelError::UnsupportedFormat {
+                family: "gemv (tensor cores)",
+                format,
+            });
+        }
+        Gemv::new(format, m, warps, 1, target).map(|g| Gemv {
+            rows: TILE_ROWS as u8,
+            tensor_cores: true,
+            ..g
+        })
+    }
+
+    /// True for the tensor-core body (see [`Gemv::tensor_core`]).
+    pub fn uses_tensor_cores(&self) -> bool {
+        self.tensor_cores
+    }
+
+    /// The same variant computing `y = silu(W_gate · x) * (W_up · x)` from two weight matrices,
+    /// with this variant's body, geometry, staging (where the two-matrix tile fits) and
+    /// prefetch, so each output's arithmetic is the unfused variant's.
+    pub fn with_gate_up_swiglu(self) -> Self {
+        let fused = Gemv {
+            gate_up_swiglu: true,
+            staged: false,
+            ..self
+        };
+        if self.staged { fused.staged() } else { fused }
     }
 
     /// The same variant staging 16-byte-aligned rows through shared memory (`staging.rs`)
@@ -159,7 +203,7 @@ impl Gemv {
     /// prefetch); unchanged on older targets. A hint: results are bit-identical.
     pub fn l2_prefetched(self) -> Self {
         Gemv {
-            l2_prefetch: self.target.has_bulk_prefetch(),
+            l2_prefetch: self.target.has_bulk_prefetch() && !self.tensor_cores,
             ..self
         }
     }
@@ -185,7 +229,7 @@ impl Gemv {
     /// The staging tile for this format and geometry, if the format stages its weights.
     fn staging_tile(&self) -> Option<Tile> {
         let imp = self.imp();
-        if !imp.stages_weights() {
+        if !imp.stages_weights() || self.tensor_cores {
             return None;
         }
         let threads = u32::from(self.warps) * WARP;
@@ -250,10 +294,10 @@ impl Gemv {
 
     /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`; the fused variant is
     /// `gemv_gate_up_swiglu_<format>_…`, a staged one ends in `_st`, an L2-prefetching one in
-    /// `_pf`.
+    /// `_pf`, a tensor-core one in `_tc`.
     pub fn entry_name(&self) -> String {
         format!(
-            "gemv_{}{}_m{}_w{}_r{}{}{}",
+            "gemv_{}{}_m{}_w{}_r{}{}{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -264,7 +308,8 @@ impl Gemv {
             self.warps,
             self.rows,
             if self.staged { "_st" } else { "" },
-            if self.l2_prefetch { "_pf" } else { "" }
+            if self.l2_prefetch { "_pf" } else { "" },
+            if self.tensor_cores { "_tc" } else { "" }
         )
     }
 
@@ -317,6 +362,9 @@ pub fn default_geometry(format: GgmlType) -> (u8, u8) {
 }
 
 pub fn build(name: &str, g: &Gemv) -> Kernel {
+    if g.tensor_cores {
+        return tensor_core::build(name, g);
+    }
     let imp = g.imp();
     let (m, rows, warps) = (usize::from(g.m), u32::from(g.rows), u32::from(g.warps));
     let qk = imp.qk();
@@ -543,7 +591,7 @@ fn emit_l2_prefetch(b: &mut KernelBuilder, tid: Reg, w_rows: &[Reg], row_bytes: 
 
 /// `silu(gate) * up` with `silu(g) = g / (1 + e^-g)`, `e^-g = 2^(-g log2 e)`, as the `swiglu_f32`
 /// kernel computes it.
-fn silu_times(b: &mut KernelBuilder, gate: Reg, up: Reg) -> Reg {
+pub(super) fn silu_times(b: &mut KernelBuilder, gate: Reg, up: Reg) -> Reg {
     let t = b.mul(Ty::F32, gate, -std::f32::consts::LOG2_E);
     let e = b.float_unary(FloatUnary::Ex2Approx, Ty::F32, t);
     let denom = b.add(Ty::F32, e, 1.0f32);
@@ -553,7 +601,7 @@ fn silu_times(b: &mut KernelBuilder, gate: Reg, up: Reg) -> Reg {
 
 /// Warps 1.. write their per-lane partials to shared memory `[warps-1][m][rows][32]` f32; warp 0
 /// adds them in warp order and the others exit. Returns warp 0's combined partials.
-fn combine_warps(
+pub(super) fn combine_warps(
     b: &mut KernelBuilder,
     acc: &[Vec<Reg>],
     tid: Reg,

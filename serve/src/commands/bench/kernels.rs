@@ -12,7 +12,10 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use gpu_runtime::{Gpu, GpuError, GpuOptions, kernel_args};
-use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec};
+use kernel_ptx::{
+    Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, mma_format_for, select_matvec,
+    select_simt_matvec,
+};
 use quant_formats::GgmlType;
 
 use super::copy_bandwidth::{self, CopyBandwidth};
@@ -53,6 +56,9 @@ pub struct KernelsArgs {
     #[arg(long)]
     pub sweep: bool,
 }
+
+/// Warps per 16-row tile tried by `--sweep` for formats with a tensor-core body.
+const SWEEP_TENSOR_CORE_WARPS: [u8; 4] = [1, 2, 4, 8];
 
 /// `(warps, rows)` per block tried by `--sweep`.
 const SWEEP_GEOMETRIES: [(u8, u8); 12] = [
@@ -256,8 +262,16 @@ fn bench_format(
                 }
                 Err(e) => fail(format!("{label}: {e:#}")),
             }
-            // The selected kernel's twins, to show what staging and the L2 prefetch buy.
-            let twins = match select_matvec(format, m, shape.k, &gpu.profile().lite()) {
+            // The selected kernel's twins, to show what staging, the L2 prefetch and the
+            // tensor cores buy.
+            let profile = gpu.profile().lite();
+            let twins = match select_matvec(format, m, shape.k, &profile) {
+                Ok(KernelType::Gemv(g)) if g.uses_tensor_cores() => {
+                    match select_simt_matvec(format, m, shape.k, &profile) {
+                        Ok(KernelType::Gemv(simt)) => vec![simt],
+                        _ => Vec::new(),
+                    }
+                }
                 Ok(KernelType::Gemv(g)) => selected_twins(g),
                 _ => Vec::new(),
             };
@@ -275,16 +289,29 @@ fn bench_format(
             if !args.sweep {
                 continue;
             }
-            for (warps, rows_per_block) in SWEEP_GEOMETRIES {
+            let target = SmTarget::for_compute_capability(
+                gpu.profile().compute_capability.0,
+                gpu.profile().compute_capability.1,
+            );
+            // (warps, rows) geometries of the dp4a/float body, then (warps, 0) for the
+            // tensor-core body where the format has one.
+            let tensor_core_geometries = SWEEP_TENSOR_CORE_WARPS
+                .iter()
+                .filter(|_| mma_format_for(format).is_some())
+                .map(|&w| (w, 0));
+            for (warps, rows_per_block) in
+                SWEEP_GEOMETRIES.into_iter().chain(tensor_core_geometries)
+            {
                 let label = format!("{label} w{warps} r{rows_per_block}");
-                let target = SmTarget::for_compute_capability(
-                    gpu.profile().compute_capability.0,
-                    gpu.profile().compute_capability.1,
-                );
                 let kernel = match target
                     .context("no PTX target for this device")
-                    .and_then(|t| Ok(Gemv::new(format, m as u8, warps, rows_per_block, t)?))
-                {
+                    .and_then(|t| {
+                        Ok(if rows_per_block == 0 {
+                            Gemv::tensor_core(format, m as u8, warps, t)?
+                        } else {
+                            Gemv::new(format, m as u8, warps, rows_per_block, t)?
+                        })
+                    }) {
                     Ok(k) => k,
                     Err(e) => {
                         fail(format!("{label}: {e:#}"));

@@ -1,0 +1,121 @@
+//! Q4_K and Q5_K super-blocks decoded for the tensor-core body (`tensor_core.rs`): thread `t`
+//! of an mma group takes elements `8t .. 8t + 8` of every 32-element sub-block.
+//!
+//! `block_q4_K` (144 bytes): `dm = {d, dmin}` at 0, `scales[12]` at 4, `qs[128]` at 16;
+//! `block_q5_K` (176 bytes): the same plus `qh[32]` at 16, `qs` at 48. Sub-block `2j + h`
+//! element `e` is nibble `h` of `qs[32j + e]` (plus, for Q5_K, bit `2j + h` of `qh[e]` as
+//! 16), so the thread reads `qs[32j + 8t .. 32j + 8t + 8]` per pair `j` and `qh[8t .. 8t + 8]`,
+//! all 8-byte aligned. Scales and mins are ggml's `get_scale_min_k4` on the 12 scale bytes
+//! `q`, four at a time in 32-bit words: `sc[0..4] = q[0..4] & 63`, `m[0..4] = q[4..8] & 63`,
+//! `sc[4..8] = (q[8..12] & 15) | (q[0..4] >> 6) << 4`,
+//! `m[4..8] = (q[8..12] >> 4) | (q[4..8] >> 6) << 4`.
+
+use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
+use crate::kernels::gemv::format::bits;
+use crate::kernels::gemv::tensor_core::{MmaFormat, MmaRowBlock};
+use quant_formats::GgmlType;
+
+/// Q4_K or Q5_K: where `qs` starts and, for Q5_K, `qh`.
+pub struct AffineKMma {
+    ty: GgmlType,
+    qh: Option<i64>,
+    qs: i64,
+}
+
+pub const Q4_K: AffineKMma = AffineKMma {
+    ty: GgmlType::Q4_K,
+    qh: None,
+    qs: 16,
+};
+pub const Q5_K: AffineKMma = AffineKMma {
+    ty: GgmlType::Q5_K,
+    qh: Some(16),
+    qs: 48,
+};
+
+const NIBBLES: u32 = 0x0F0F_0F0F;
+const ONES: u32 = 0x0101_0101;
+const SIX_BITS: u32 = 0x3F3F_3F3F;
+const TOP_TWO: u32 = 0xC0C0_C0C0;
+
+/// The eight 6-bit scales and eight mins, each as four bytes of two words:
+/// `([sc 0..4, sc 4..8], [m 0..4, m 4..8])`, from header words `q0 = q[0..4]`,
+/// `q1 = q[4..8]`, `q2 = q[8..12]`.
+fn scale_and_min_words(b: &mut KernelBuilder, q0: Reg, q1: Reg, q2: Reg) -> ([Reg; 2], [Reg; 2]) {
+    let sc_low = b.and(Ty::U32, q0, SIX_BITS);
+    let m_low = b.and(Ty::U32, q1, SIX_BITS);
+    let sc_top = b.and(Ty::U32, q0, TOP_TWO);
+    let sc_top = b.shr(Ty::U32, sc_top, 2u32);
+    let sc_bottom = b.and(Ty::U32, q2, NIBBLES);
+    let sc_high = b.or(Ty::U32, sc_bottom, sc_top);
+    let m_top = b.and(Ty::U32, q1, TOP_TWO);
+    let m_top = b.shr(Ty::U32, m_top, 2u32);
+    let m_bottom = bits(b, q2, 4, NIBBLES);
+    let m_high = b.or(Ty::U32, m_bottom, m_top);
+    ([sc_low, sc_high], [m_low, m_high])
+}
+
+/// Byte `i % 4` of `words[i / 4]` for `i` in `0..8`.
+fn bytes_of(b: &mut KernelBuilder, words: [Reg; 2]) -> Vec<Reg> {
+    (0..8u32)
+        .map(|i| b.bfe(Ty::U32, words[i as usize / 4], 8 * (i % 4), 8u32))
+        .collect()
+}
+
+impl MmaFormat for AffineKMma {
+    fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    fn emit_row_block(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> MmaRowBlock {
+        let header = b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg(w_block));
+        let w_thread = b.add_offset(w_block, elem0);
+        let stream = Space::GlobalNcNoAllocate;
+        let qs: Vec<Vec<Reg>> = (0..4i64)
+            .map(|j| {
+                b.ld_vec(
+                    stream,
+                    Ty::B32,
+                    2,
+                    Addr::reg_off(w_thread, self.qs + 32 * j),
+                )
+            })
+            .collect();
+        let qh = self
+            .qh
+            .map(|qh| b.ld_vec(stream, Ty::B32, 2, Addr::reg_off(w_thread, qh)));
+        let quants = (0..8u32)
+            .map(|sub| {
+                let (j, nibble) = (sub as usize / 2, sub % 2);
+                [0, 1].map(|w| {
+                    let low = bits(b, qs[j][w], 4 * nibble, NIBBLES);
+                    match &qh {
+                        None => low,
+                        Some(qh) => {
+                            let high = bits(b, qh[w], sub, ONES);
+                            let high = b.shl(Ty::U32, high, 4u32);
+                            b.or(Ty::U32, low, high)
+                        }
+                    }
+                })
+            })
+            .collect();
+        let (sc_words, m_words) = scale_and_min_words(b, header[1], header[2], header[3]);
+        let scales = bytes_of(b, sc_words);
+        let mins = bytes_of(b, m_words)
+            .into_iter()
+            .map(|m| b.cvt(Ty::F32, Ty::U32, Some(Round::Rn), m))
+            .collect();
+        let (d, dmin) = b.unpack_b16x2(header[0]);
+        let d = b.cvt(Ty::F32, Ty::F16, None, d);
+        let dmin = b.cvt(Ty::F32, Ty::F16, None, dmin);
+        let neg_dmin = b.neg(Ty::F32, dmin);
+        MmaRowBlock {
+            quants,
+            scales,
+            mins,
+            d,
+            neg_dmin,
+        }
+    }
+}
