@@ -57,7 +57,7 @@ fn tensor_core_gemv_matches_vec_dot_and_is_batch_invariant() {
         let w = quantized_matrix(format, 21, n, k);
         for warps in [1u8, 2, 4, 8] {
             let mut column0: Vec<Vec<u32>> = Vec::new();
-            for m in [1usize, 3, 8] {
+            for m in [1usize, 2, 3, 4, 8] {
                 let (x, acts) = gemv_activations(format, &nonzero(22, m * k), k);
                 let g = Gemv::tensor_core(format, m as u8, warps, SmTarget::Sm90).unwrap();
                 let kt = KernelType::Gemv(g);

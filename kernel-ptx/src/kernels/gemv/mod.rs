@@ -32,7 +32,7 @@ mod tensor_core;
 pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
 use format::{Q8_1_DS_BYTES, QK8_1};
 use staging::{StagedLoop, Tile};
-pub use tensor_core::{MmaFormat, MmaRowBlock, TILE_ROWS, mma_format_for};
+pub use tensor_core::{MmaFormat, RowFactors, TILE_ROWS, mma_format_for};
 
 use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Space, Special, Ty};
 use crate::kernel_type::div_ceil;

@@ -13,6 +13,13 @@
 //! `8t + 4 + j`), so a thread's weights are one 8-byte load per row and nibble pair and its
 //! activations (column `g`) one 8-byte load per sub-block.
 //!
+//! Which lanes finish which (row, column) results depends on M (never the arithmetic): with
+//! `Mp` = M rounded up to a power of two, mma column `n` carries activation column
+//! `cmap(n)` = `(n >> 1) & 1` (Mp ≤ 2), `n & 3` (Mp = 4) or `n` (Mp = 8), clamped to M − 1, so
+//! at small M the four lanes of a group hold copies of few columns and each lane finishes only
+//! `chains` = 1, 2 or 4 results: lane `t` takes row `g + 8 (t >> 1)` and columns
+//! `cmap(2t + j)` for Mp ≤ 4 (decoding the scales of that one row), both rows for Mp = 8.
+//!
 //! Per row r, column c and super-block (MMQ's order of terms): `sumi_i` exact in s32,
 //! `sumf_d = Σ_i d8_i · f32(sc_i · sumi_i)`, `sumf_m = Σ_i (d8_i · Σu_i) · m_i`, then
 //! `acc += d · sumf_d` and `acc += (−dmin) · sumf_m`. `Σu_i` comes exact from one more mma
@@ -28,7 +35,7 @@ use super::format::{Q8_1_DS_BYTES, QK8_1, ds_d};
 use super::formats::affine_k_mma;
 use super::{Gemv, WARP, combine_warps, silu_times};
 use crate::ParamKind;
-use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Round, Space, Ty};
+use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Round, Space, Special, Ty};
 use quant_formats::GgmlType;
 
 /// Weight rows per tile: the mma's M.
@@ -40,11 +47,8 @@ const _: () = assert!(super::MAX_M as u32 <= MMA_COLS);
 /// Sub-block elements one thread feeds per mma.
 const ELEMS_PER_THREAD: u32 = 8;
 
-/// One row's share of one super-block for thread `t` of its mma group, decoded for the mma.
-pub struct MmaRowBlock {
-    /// Per sub-block, the thread's two A words: elements `8t .. 8t + 4` and `8t + 4 .. 8t + 8`
-    /// as unsigned bytes below 128 (so they read the same as s8).
-    pub quants: Vec<[Reg; 2]>,
+/// A row's per-super-block factors, decoded for the epilogue.
+pub struct RowFactors {
     /// Per sub-block integer scale (u32).
     pub scales: Vec<Reg>,
     /// Per sub-block min, as f32.
@@ -74,9 +78,13 @@ pub trait MmaFormat: Sync {
         self.qk() / QK8_1
     }
 
-    /// Loads and decodes the super-block at global `w_block` for the thread whose elements
-    /// start at `elem0 = 8t` in every sub-block. Blocks are 16-byte aligned.
-    fn emit_row_block(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> MmaRowBlock;
+    /// Per sub-block, the thread's two A words of the super-block at global `w_block` (16-byte
+    /// aligned): elements `elem0 .. elem0 + 4` and `elem0 + 4 .. elem0 + 8` (`elem0 = 8t`), as
+    /// unsigned bytes below 128 (so they read the same as s8).
+    fn emit_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<[Reg; 2]>;
+
+    /// The scales, mins, `d` and `−dmin` of the super-block at global `w_block`.
+    fn emit_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> RowFactors;
 }
 
 /// The tensor-core implementation for `ty`, if one exists.
@@ -88,16 +96,62 @@ pub fn mma_format_for(ty: GgmlType) -> Option<&'static dyn MmaFormat> {
     })
 }
 
-/// Per result column, the super-block's sub-block factors as f32.
-struct ColumnScales {
-    d8: Vec<Reg>,
-    /// `d8 · Σu` (Σu exact): what meets the mins.
-    d8_sum_u: Vec<Reg>,
+/// How the (row, column) results of an mma are shared out at `m` columns (module docs).
+#[derive(Clone, Copy)]
+struct ColumnPlan {
+    /// M rounded up to a power of two.
+    mp: u32,
+}
+
+impl ColumnPlan {
+    fn new(m: u32) -> Self {
+        ColumnPlan {
+            mp: m.next_power_of_two(),
+        }
+    }
+
+    /// `cmap(n)` before clamping, for a u32 register `n`.
+    fn column(&self, b: &mut KernelBuilder, n: Reg) -> Reg {
+        match self.mp {
+            1 | 2 => {
+                let half = b.shr(Ty::U32, n, 1u32);
+                b.and(Ty::U32, half, 1u32)
+            }
+            4 => b.and(Ty::U32, n, 3u32),
+            _ => n,
+        }
+    }
+
+    /// Columns (`j`) each lane finishes per row it finishes.
+    fn columns_per_lane(&self) -> u32 {
+        if self.mp <= 2 { 1 } else { 2 }
+    }
+
+    /// True when each lane finishes both of its rows (else row `g + 8 (t >> 1)` only).
+    fn both_rows(&self) -> bool {
+        self.mp == MMA_COLS
+    }
+}
+
+/// One (row, column) result a lane finishes.
+struct Chain {
+    /// Which of the lane's rows: 0 (`g`), 1 (`g + 8`), or a runtime choice (`t >> 1`).
+    half: Half,
+    /// `j`: the mma result column `2t + j`.
+    j: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Half {
+    Fixed(usize),
+    /// Predicate true for row `g + 8`.
+    Lane(Reg),
 }
 
 pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let imp = mma_format_for(g.format()).expect("Gemv::tensor_core admits only MMA formats");
     let (m, warps) = (u32::from(g.m()), u32::from(g.warps()));
+    let plan = ColumnPlan::new(m);
     let (qk, block_bytes, subs) = (imp.qk(), imp.block_bytes(), imp.sub_blocks() as usize);
     let threads = warps * WARP;
 
@@ -114,8 +168,8 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let n = b.param("n", ParamKind::U32);
     let k = b.param("k", ParamKind::U32);
 
-    let tid = b.mov(Ty::U32, crate::builder::Special::TidX);
-    let ctaid = b.mov(Ty::U32, crate::builder::Special::CtaidX);
+    let tid = b.mov(Ty::U32, Special::TidX);
+    let ctaid = b.mov(Ty::U32, Special::CtaidX);
     let lane = b.and(Ty::U32, tid, WARP - 1);
     let warp = b.shr(Ty::U32, tid, WARP.trailing_zeros());
     let group = b.shr(Ty::U32, lane, 2u32);
@@ -126,6 +180,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
     let last_row = b.sub(Ty::U32, n, 1u32);
+    let last_col = m - 1;
 
     // w_rows[matrix][half]: rows g and g + 8 of the tile (clamped to n - 1).
     let row_offsets: Vec<Reg> = [0u32, TILE_ROWS / 2]
@@ -141,29 +196,67 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
         .map(|&w| row_offsets.iter().map(|&o| b.add(Ty::U64, w, o)).collect())
         .collect();
 
-    // Activations: B column g (clamped to M - 1) from element 8t of each sub-block; the
-    // `{d, s}` of result columns 2t, 2t + 1 (clamped).
-    let last_col = m - 1;
-    let b_col = b.min(Ty::U32, group, last_col);
+    // The results this lane finishes, and the rows whose factors it decodes.
+    let upper = b.setp(Cmp::Ge, Ty::U32, quad, 2u32);
+    let chains: Vec<Chain> = if plan.both_rows() {
+        (0..2)
+            .flat_map(|h| {
+                (0..2).map(move |j| Chain {
+                    half: Half::Fixed(h),
+                    j,
+                })
+            })
+            .collect()
+    } else {
+        (0..plan.columns_per_lane() as usize)
+            .map(|j| Chain {
+                half: Half::Lane(upper),
+                j,
+            })
+            .collect()
+    };
+    // factor_rows[matrix]: [row g, row g + 8], or the lane's one row.
+    let factor_rows: Vec<Vec<Reg>> = w_rows
+        .iter()
+        .map(|rows| {
+            if plan.both_rows() {
+                rows.clone()
+            } else {
+                vec![b.selp(Ty::U64, rows[1], rows[0], upper)]
+            }
+        })
+        .collect();
+
+    // Activations: mma column g carries column cmap(g) from element 8t of each sub-block;
+    // result column 2t + j is column cmap(2t + j), whose `{d, s}` plane row this lane reads.
+    let b_col = plan.column(&mut b, group);
+    let b_col = b.min(Ty::U32, b_col, last_col);
     let x_b = b.mad_wide(Ty::U32, k, b_col, x);
     let x_b = b.add_offset(x_b, elem0);
     let quant_plane_bytes = b.mul_wide(Ty::U32, k, m);
     let scale_plane = b.add(Ty::U64, x, quant_plane_bytes);
     let col_scale_bytes = b.shr(Ty::U32, k, QK8_1.trailing_zeros());
     let col_scale_bytes = b.mul(Ty::U32, col_scale_bytes, Q8_1_DS_BYTES);
-    let first_col = b.shl(Ty::U32, quad, 1u32);
-    let x_scales: Vec<Reg> = (0..2u32)
-        .map(|c| {
-            let col = b.add(Ty::U32, first_col, c);
+    let first_n = b.shl(Ty::U32, quad, 1u32);
+    // result_cols[j]: the unclamped column of mma column 2t + j (stores check it against M).
+    let result_cols: Vec<Reg> = (0..2u32)
+        .map(|j| {
+            let n_j = b.add(Ty::U32, first_n, j);
+            plan.column(&mut b, n_j)
+        })
+        .collect();
+    let x_scales: Vec<Reg> = result_cols[..plan.columns_per_lane() as usize]
+        .iter()
+        .map(|&col| {
             let col = b.min(Ty::U32, col, last_col);
             b.mad_wide(Ty::U32, col_scale_bytes, col, scale_plane)
         })
         .collect();
 
-    // acc[matrix][e], e = 2 * half + column: the mma result fragment order.
+    // acc[matrix][chain].
     let acc: Vec<Vec<Reg>> = weights
         .iter()
-        .map(|_| (0..4).map(|_| b.mov(Ty::F32, 0.0f32)).collect())
+        .map(|_| chains.iter().map(|_| b.mov(Ty::F32, 0.0f32)).collect())
         .collect();
     let zero = b.mov(Ty::B32, 0u32);
     let ones = b.mov(Ty::B32, 0x0101_0101u32);
@@ -178,14 +271,25 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     b.bra_if(nothing, false, &done);
     b.place(&top);
     {
-        let row_blocks: Vec<Vec<MmaRowBlock>> = w_rows
+        let block = |b: &mut KernelBuilder, row: Reg| b.index_addr(row, sb, block_bytes);
+        let quants: Vec<Vec<Vec<[Reg; 2]>>> = w_rows
             .iter()
-            .map(|halves| {
-                halves
-                    .iter()
-                    .map(|&w_row| {
-                        let w_block = b.index_addr(w_row, sb, block_bytes);
-                        imp.emit_row_block(&mut b, w_block, elem0)
+            .map(|rows| {
+                rows.iter()
+                    .map(|&row| {
+                        let w_block = block(&mut b, row);
+                        imp.emit_quants(&mut b, w_block, elem0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let factors: Vec<Vec<RowFactors>> = factor_rows
+            .iter()
+            .map(|rows| {
+                rows.iter()
+                    .map(|&row| {
+                        let w_block = block(&mut b, row);
+                        imp.emit_factors(&mut b, w_block)
                     })
                     .collect()
             })
@@ -201,48 +305,51 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
                 )
             })
             .collect();
-        // Per result column: d8 of each sub-block and d8 · Σu from the exact byte sums (an
-        // all-ones A gives Σu of columns 2t, 2t + 1 in the first two result registers).
+        // Per result column j: d8 of each sub-block and d8 · Σu from the exact byte sums (an
+        // all-ones A gives Σu of mma columns 2t, 2t + 1 in the first two result registers).
         let d8: Vec<Vec<Reg>> = x_scales
             .iter()
             .map(|&scales| column_d8(&mut b, scales, sb, subs))
             .collect();
-        let mut cols: Vec<ColumnScales> = d8
-            .into_iter()
-            .map(|d8| ColumnScales {
-                d8,
-                d8_sum_u: Vec::new(),
-            })
-            .collect();
+        let mut d8_sum_u: Vec<Vec<Reg>> = vec![Vec::new(); d8.len()];
         for frag in &b_frags {
             let sums = b.mma_m16n8k32_s8([ones; 4], [frag[0], frag[1]], [zero; 4]);
-            for (c, col) in cols.iter_mut().enumerate() {
-                let sum = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), sums[c]);
-                let i = col.d8_sum_u.len();
-                col.d8_sum_u.push(b.mul(Ty::F32, col.d8[i], sum));
+            for (j, col) in d8_sum_u.iter_mut().enumerate() {
+                let sum = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), sums[j]);
+                col.push(b.mul(Ty::F32, d8[j][col.len()], sum));
             }
         }
-        for (mat, rows) in row_blocks.iter().enumerate() {
-            let mut sumf_d: [Option<Reg>; 4] = [None; 4];
-            let mut sumf_m: [Option<Reg>; 4] = [None; 4];
+        for (mat, rows) in quants.iter().enumerate() {
+            let mut sumf_d: Vec<Option<Reg>> = vec![None; chains.len()];
+            let mut sumf_m: Vec<Option<Reg>> = vec![None; chains.len()];
             for (i, frag) in b_frags.iter().enumerate() {
-                let (lo, hi) = (&rows[0].quants[i], &rows[1].quants[i]);
+                let (lo, hi) = (&rows[0][i], &rows[1][i]);
                 let sumi =
                     b.mma_m16n8k32_s8([lo[0], hi[0], lo[1], hi[1]], [frag[0], frag[1]], [zero; 4]);
-                for (e, &s) in sumi.iter().enumerate() {
-                    let (row, col) = (&rows[e / 2], &cols[e % 2]);
+                for (c, chain) in chains.iter().enumerate() {
+                    let (s, row) = match chain.half {
+                        Half::Fixed(h) => (sumi[2 * h + chain.j], &factors[mat][h]),
+                        Half::Lane(p) => (
+                            b.selp(Ty::S32, sumi[2 + chain.j], sumi[chain.j], p),
+                            &factors[mat][0],
+                        ),
+                    };
                     let scaled = b.mul(Ty::S32, row.scales[i], s);
                     let scaled = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), scaled);
-                    sumf_d[e] = Some(mul_add(&mut b, col.d8[i], scaled, sumf_d[e]));
-                    sumf_m[e] = Some(mul_add(&mut b, col.d8_sum_u[i], row.mins[i], sumf_m[e]));
+                    let (d8, d8_sum_u) = (d8[chain.j][i], d8_sum_u[chain.j][i]);
+                    sumf_d[c] = Some(mul_add(&mut b, d8, scaled, sumf_d[c]));
+                    sumf_m[c] = Some(mul_add(&mut b, d8_sum_u, row.mins[i], sumf_m[c]));
                 }
             }
-            for e in 0..4 {
-                let row = &rows[e / 2];
-                let (d_part, m_part) = (sumf_d[e].expect("subs > 0"), sumf_m[e].expect("subs > 0"));
-                let t = b.fma(Ty::F32, row.d, d_part, acc[mat][e]);
+            for (c, chain) in chains.iter().enumerate() {
+                let row = match chain.half {
+                    Half::Fixed(h) => &factors[mat][h],
+                    Half::Lane(_) => &factors[mat][0],
+                };
+                let (d_part, m_part) = (sumf_d[c].expect("subs > 0"), sumf_m[c].expect("subs > 0"));
+                let t = b.fma(Ty::F32, row.d, d_part, acc[mat][c]);
                 let t = b.fma(Ty::F32, row.neg_dmin, m_part, t);
-                b.mov_to(acc[mat][e], t);
+                b.mov_to(acc[mat][c], t);
             }
         }
     }
@@ -259,14 +366,20 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
         flat
     };
 
-    for e in 0..4u32 {
+    for (c, chain) in chains.iter().enumerate() {
         let total = if g.is_gate_up_swiglu() {
-            silu_times(&mut b, totals[e as usize], totals[4 + e as usize])
+            silu_times(&mut b, totals[c], totals[chains.len() + c])
         } else {
-            totals[e as usize]
+            totals[c]
         };
-        let row = b.add(Ty::U32, my_row, (e / 2) * (TILE_ROWS / 2));
-        let col = b.add(Ty::U32, first_col, e % 2);
+        let row = match chain.half {
+            Half::Fixed(h) => b.add(Ty::U32, my_row, h as u32 * (TILE_ROWS / 2)),
+            Half::Lane(p) => {
+                let offset = b.selp(Ty::U32, TILE_ROWS / 2, 0u32, p);
+                b.add(Ty::U32, my_row, offset)
+            }
+        };
+        let col = result_cols[chain.j];
         let row_ok = b.setp(Cmp::Lt, Ty::U32, row, n);
         let col_ok = b.setp(Cmp::Lt, Ty::U32, col, m);
         let store = b.reg(RegClass::Pred);

@@ -12,7 +12,7 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
 use crate::kernels::gemv::format::bits;
-use crate::kernels::gemv::tensor_core::{MmaFormat, MmaRowBlock};
+use crate::kernels::gemv::tensor_core::{MmaFormat, RowFactors};
 use quant_formats::GgmlType;
 
 /// Q4_K or Q5_K: where `qs` starts and, for Q5_K, `qh`.
@@ -67,8 +67,7 @@ impl MmaFormat for AffineKMma {
         self.ty
     }
 
-    fn emit_row_block(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> MmaRowBlock {
-        let header = b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg(w_block));
+    fn emit_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<[Reg; 2]> {
         let w_thread = b.add_offset(w_block, elem0);
         let stream = Space::GlobalNcNoAllocate;
         let qs: Vec<Vec<Reg>> = (0..4i64)
@@ -84,7 +83,7 @@ impl MmaFormat for AffineKMma {
         let qh = self
             .qh
             .map(|qh| b.ld_vec(stream, Ty::B32, 2, Addr::reg_off(w_thread, qh)));
-        let quants = (0..8u32)
+        (0..8u32)
             .map(|sub| {
                 let (j, nibble) = (sub as usize / 2, sub % 2);
                 [0, 1].map(|w| {
@@ -99,7 +98,11 @@ impl MmaFormat for AffineKMma {
                     }
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    fn emit_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> RowFactors {
+        let header = b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg(w_block));
         let (sc_words, m_words) = scale_and_min_words(b, header[1], header[2], header[3]);
         let scales = bytes_of(b, sc_words);
         let mins = bytes_of(b, m_words)
@@ -110,8 +113,7 @@ impl MmaFormat for AffineKMma {
         let d = b.cvt(Ty::F32, Ty::F16, None, d);
         let dmin = b.cvt(Ty::F32, Ty::F16, None, dmin);
         let neg_dmin = b.neg(Ty::F32, dmin);
-        MmaRowBlock {
-            quants,
+        RowFactors {
             scales,
             mins,
             d,
