@@ -10,7 +10,10 @@
 //! order than the CPU, so results are compared by normalised MSE.
 
 use gpu_runtime::{DeviceBytes, Gpu, GuardedBuffer, kernel_args};
-use kernel_ptx::{GpuProfileLite, KernelType, LaunchDims, select_gate_up_swiglu, select_matvec};
+use kernel_ptx::{
+    Gemv, GpuProfileLite, KernelType, LaunchDims, SmTarget, select_gate_up_swiglu, select_matvec,
+    select_simt_matvec,
+};
 use quant_formats::{
     BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, activation_type, q8_1_to_planes,
     quantize_row, vec_dot_row,
@@ -23,6 +26,17 @@ use tests::parity::{GUARD, gpu, nmse, random_values};
 /// summation order (and ex2.approx in SwiGLU) differs.
 const MAX_NMSE: f64 = 1e-8;
 
+/// Which gemv body a case runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Body {
+    /// What `select_matvec` / `select_gate_up_swiglu` return.
+    Selected,
+    /// What `select_simt_matvec` returns (dp4a or float), fused where asked.
+    Simt,
+    /// `Gemv::tensor_core` with this many warps per tile.
+    TensorCores { warps: u8 },
+}
+
 /// One parity case: a kernel family member and its runtime dims.
 #[derive(Clone, Copy, Debug)]
 struct Case {
@@ -31,6 +45,7 @@ struct Case {
     k: usize,
     m: usize,
     gate_up_swiglu: bool,
+    body: Body,
 }
 
 /// `[n, k]` weights quantised row by row into `format`.
@@ -81,11 +96,21 @@ fn activations(format: GgmlType, x: &[f32], k: usize) -> (Vec<u8>, Vec<Quantized
 
 fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
     let profile: GpuProfileLite = gpu.profile().lite();
-    let m = case.m as u32;
-    let kt = if case.gate_up_swiglu {
-        select_gate_up_swiglu(case.format, m, case.k as u32, &profile)
-    } else {
-        select_matvec(case.format, m, case.k as u32, &profile)
+    let (m, k) = (case.m as u32, case.k as u32);
+    let fused = |kt: KernelType| match kt {
+        KernelType::Gemv(g) if case.gate_up_swiglu => KernelType::Gemv(g.with_gate_up_swiglu()),
+        other => other,
+    };
+    let kt = match case.body {
+        Body::Selected if case.gate_up_swiglu => select_gate_up_swiglu(case.format, m, k, &profile),
+        Body::Selected => select_matvec(case.format, m, k, &profile),
+        Body::Simt => select_simt_matvec(case.format, m, k, &profile).map(fused),
+        Body::TensorCores { warps } => {
+            let (major, minor) = profile.compute_capability;
+            let target = SmTarget::for_compute_capability(major, minor).expect("sm_80 or newer");
+            Gemv::tensor_core(case.format, case.m as u8, warps, target)
+                .map(|g| fused(KernelType::Gemv(g)))
+        }
     };
     kt.unwrap_or_else(|e| panic!("{case:?}: no kernel: {e}"))
 }
@@ -165,7 +190,7 @@ fn check_case(gpu: &Gpu, case: Case, seed: u64) {
 
 /// Column j of an M-column launch equals the M = 1 launch on column j, bit for bit (plain and
 /// fused kernels).
-fn check_batch_invariance(gpu: &Gpu, format: GgmlType, k: usize, gate_up_swiglu: bool) {
+fn check_batch_invariance(gpu: &Gpu, format: GgmlType, k: usize, gate_up_swiglu: bool, body: Body) {
     let (n, m_max) = (37, 8);
     let mut rng = ChaCha8Rng::seed_from_u64(0xBA7C);
     let matrices = if gate_up_swiglu { 2 } else { 1 };
@@ -184,6 +209,7 @@ fn check_batch_invariance(gpu: &Gpu, format: GgmlType, k: usize, gate_up_swiglu:
         k,
         m,
         gate_up_swiglu,
+        body,
     };
     let all = launch(
         gpu,
@@ -217,7 +243,7 @@ fn ragged_ks(format: GgmlType) -> [usize; 2] {
 }
 
 /// Every M in 1..=8 over the ragged N values, both ragged K, and the fused kernel at a few M.
-fn parity_for_format(format: GgmlType) {
+fn parity_for_format(format: GgmlType, body: Body) {
     let gpu = gpu();
     let ns = [1usize, 5, 7, 13, 33, 4097];
     let ks = ragged_ks(format);
@@ -234,6 +260,7 @@ fn parity_for_format(format: GgmlType) {
                     k,
                     m,
                     gate_up_swiglu,
+                    body,
                 },
                 seed,
             );
@@ -252,6 +279,7 @@ fn parity_for_format(format: GgmlType) {
                     k,
                     m,
                     gate_up_swiglu,
+                    body,
                 },
                 seed,
             );
@@ -259,37 +287,43 @@ fn parity_for_format(format: GgmlType) {
         }
     }
     for gate_up_swiglu in [false, true] {
-        check_batch_invariance(&gpu, format, ks[1], gate_up_swiglu);
+        check_batch_invariance(&gpu, format, ks[1], gate_up_swiglu, body);
     }
 }
 
-/// One `#[ignore]`d GPU test per weight format.
+/// One `#[ignore]`d GPU test per weight format and body.
 macro_rules! gemv_parity_tests {
-    ($($name:ident => $format:expr;)*) => {$(
+    ($($name:ident => $format:expr, $body:expr;)*) => {$(
         #[test]
         #[ignore = "needs a CUDA device"]
         fn $name() {
-            parity_for_format($format);
+            parity_for_format($format, $body);
         }
     )*};
 }
 
 gemv_parity_tests! {
-    gemv_parity_f32 => GgmlType::F32;
-    gemv_parity_f16 => GgmlType::F16;
-    gemv_parity_bf16 => GgmlType::BF16;
-    gemv_parity_q4_0 => GgmlType::Q4_0;
-    gemv_parity_q4_1 => GgmlType::Q4_1;
-    gemv_parity_q5_0 => GgmlType::Q5_0;
-    gemv_parity_q5_1 => GgmlType::Q5_1;
-    gemv_parity_q8_0 => GgmlType::Q8_0;
-    gemv_parity_q2_k => GgmlType::Q2_K;
-    gemv_parity_q3_k => GgmlType::Q3_K;
-    gemv_parity_q4_k => GgmlType::Q4_K;
-    gemv_parity_q5_k => GgmlType::Q5_K;
-    gemv_parity_q6_k => GgmlType::Q6_K;
-    gemv_parity_iq4_nl => GgmlType::IQ4_NL;
-    gemv_parity_iq4_xs => GgmlType::IQ4_XS;
+    gemv_parity_f32 => GgmlType::F32, Body::Selected;
+    gemv_parity_f16 => GgmlType::F16, Body::Selected;
+    gemv_parity_bf16 => GgmlType::BF16, Body::Selected;
+    gemv_parity_q4_0 => GgmlType::Q4_0, Body::Selected;
+    gemv_parity_q4_1 => GgmlType::Q4_1, Body::Selected;
+    gemv_parity_q5_0 => GgmlType::Q5_0, Body::Selected;
+    gemv_parity_q5_1 => GgmlType::Q5_1, Body::Selected;
+    gemv_parity_q8_0 => GgmlType::Q8_0, Body::Selected;
+    gemv_parity_q2_k => GgmlType::Q2_K, Body::Selected;
+    gemv_parity_q3_k => GgmlType::Q3_K, Body::Selected;
+    gemv_parity_q4_k => GgmlType::Q4_K, Body::Selected;
+    gemv_parity_q5_k => GgmlType::Q5_K, Body::Selected;
+    gemv_parity_q6_k => GgmlType::Q6_K, Body::Selected;
+    gemv_parity_iq4_nl => GgmlType::IQ4_NL, Body::Selected;
+    gemv_parity_iq4_xs => GgmlType::IQ4_XS, Body::Selected;
+    // Both bodies of the formats that have two, whichever is selected.
+    gemv_parity_q4_k_dp4a => GgmlType::Q4_K, Body::Simt;
+    gemv_parity_q5_k_dp4a => GgmlType::Q5_K, Body::Simt;
+    gemv_parity_q4_k_tensor_cores_w2 => GgmlType::Q4_K, Body::TensorCores { warps: 2 };
+    gemv_parity_q4_k_tensor_cores_w8 => GgmlType::Q4_K, Body::TensorCores { warps: 8 };
+    gemv_parity_q5_k_tensor_cores_w4 => GgmlType::Q5_K, Body::TensorCores { warps: 4 };
 }
 
 /// The fused kernel equals `swiglu_f32` applied to the two plain gemv outputs bit for bit:
@@ -298,6 +332,12 @@ gemv_parity_tests! {
 #[ignore = "needs a CUDA device"]
 fn gate_up_swiglu_equals_gemv_then_swiglu_bit_for_bit() {
     let gpu = gpu();
+    for body in [Body::Simt, Body::TensorCores { warps: 4 }] {
+        fused_equals_separate(&gpu, body);
+    }
+}
+
+fn fused_equals_separate(gpu: &Gpu, body: Body) {
     let (format, n, k, m) = (GgmlType::Q4_K, 4097usize, 3 * 256usize, 3usize);
     let mut rng = ChaCha8Rng::seed_from_u64(0x5_11u64);
     let gate = gpu
@@ -314,16 +354,17 @@ fn gate_up_swiglu_equals_gemv_then_swiglu_bit_for_bit() {
         k,
         m,
         gate_up_swiglu,
+        body,
     };
-    let fused = launch(&gpu, &case(true), &[&gate, &up], &x);
+    let fused = launch(gpu, &case(true), &[&gate, &up], &x);
     let g = gpu
-        .upload(&launch(&gpu, &case(false), &[&gate], &x))
+        .upload(&launch(gpu, &case(false), &[&gate], &x))
         .expect("upload");
     let u = gpu
-        .upload(&launch(&gpu, &case(false), &[&up], &x))
+        .upload(&launch(gpu, &case(false), &[&up], &x))
         .expect("upload");
     let swiglu = KernelType::Swiglu {
-        target: kernel_for(&gpu, &case(false)).target(),
+        target: kernel_for(gpu, &case(false)).target(),
     };
     let count = (m * n) as u32;
     let dims = LaunchDims {
@@ -331,11 +372,11 @@ fn gate_up_swiglu_equals_gemv_then_swiglu_bit_for_bit() {
         rows: 1,
         ..LaunchDims::default()
     };
-    let out = GuardedBuffer::<f32>::new(&gpu, m * n, GUARD).expect("output");
+    let out = GuardedBuffer::<f32>::new(gpu, m * n, GUARD).expect("output");
     let view = out.payload();
     gpu.launch(&swiglu, &dims, &kernel_args![&g, &u, &view, count])
         .expect("swiglu launch");
     let separate = out.to_host_checked().expect("guards intact");
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&fused), bits(&separate));
+    assert_eq!(bits(&fused), bits(&separate), "{body:?}");
 }

@@ -78,13 +78,20 @@ pub trait MmaFormat: Sync {
         self.qk() / QK8_1
     }
 
-    /// Per sub-block, the thread's two A words of the super-block at global `w_block` (16-byte
-    /// aligned): elements `elem0 .. elem0 + 4` and `elem0 + 4 .. elem0 + 8` (`elem0 = 8t`), as
-    /// unsigned bytes below 128 (so they read the same as s8).
-    fn emit_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<[Reg; 2]>;
+    /// Loads the thread's raw quant words of the super-block at global `w_block` (16-byte
+    /// aligned) for elements `elem0 .. elem0 + 8` (`elem0 = 8t`) of every sub-block.
+    fn load_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<Reg>;
 
-    /// The scales, mins, `d` and `−dmin` of the super-block at global `w_block`.
-    fn emit_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> RowFactors;
+    /// Per sub-block, the thread's two A words from [`MmaFormat::load_quants`]' words: elements
+    /// `8t .. 8t + 4` and `8t + 4 .. 8t + 8` as unsigned bytes below 128 (so they read the same
+    /// as s8).
+    fn decode_quants(&self, b: &mut KernelBuilder, words: &[Reg]) -> Vec<[Reg; 2]>;
+
+    /// Loads the raw words holding the super-block's scales, mins and `d`, `dmin`.
+    fn load_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> Vec<Reg>;
+
+    /// The factors from [`MmaFormat::load_factors`]' words.
+    fn decode_factors(&self, b: &mut KernelBuilder, words: &[Reg]) -> RowFactors;
 }
 
 /// The tensor-core implementation for `ty`, if one exists.
@@ -264,99 +271,52 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     b.griddep_wait();
     b.griddep_launch_dependents();
 
+    // Software-pipelined super-block loop: the loads of the next visit (`sb + warps`, or `sb`
+    // again on the last one, so addresses stay valid) are issued before the current visit's
+    // decode and mmas. Two register sets alternate: `pong` is loaded and used within an
+    // iteration, `ping` is refilled (register moves ptxas folds into the loads).
+    let stage = Stage {
+        imp,
+        w_rows: &w_rows,
+        factor_rows: &factor_rows,
+        x_b,
+        x_scales: &x_scales,
+        elem0,
+        block_bytes,
+        qk,
+        subs,
+    };
+    let visit = Visit {
+        imp,
+        chains: &chains,
+        acc: &acc,
+        zero,
+        ones,
+        subs,
+    };
     let sb = b.mov(Ty::U32, warp);
     let done = b.label("sb_done");
     let top = b.label("sb_loop");
     let nothing = b.setp(Cmp::Ge, Ty::U32, sb, blocks_per_row);
     b.bra_if(nothing, false, &done);
+    let ping = stage.load(&mut b, sb);
     b.place(&top);
     {
-        let block = |b: &mut KernelBuilder, row: Reg| b.index_addr(row, sb, block_bytes);
-        let quants: Vec<Vec<Vec<[Reg; 2]>>> = w_rows
-            .iter()
-            .map(|rows| {
-                rows.iter()
-                    .map(|&row| {
-                        let w_block = block(&mut b, row);
-                        imp.emit_quants(&mut b, w_block, elem0)
-                    })
-                    .collect()
-            })
-            .collect();
-        let factors: Vec<Vec<RowFactors>> = factor_rows
-            .iter()
-            .map(|rows| {
-                rows.iter()
-                    .map(|&row| {
-                        let w_block = block(&mut b, row);
-                        imp.emit_factors(&mut b, w_block)
-                    })
-                    .collect()
-            })
-            .collect();
-        let x_sb = b.index_addr(x_b, sb, qk);
-        let b_frags: Vec<Vec<Reg>> = (0..subs as i64)
-            .map(|i| {
-                b.ld_vec(
-                    Space::GlobalNc,
-                    Ty::B32,
-                    2,
-                    Addr::reg_off(x_sb, i * i64::from(QK8_1)),
-                )
-            })
-            .collect();
-        // Per result column j: d8 of each sub-block and d8 · Σu from the exact byte sums (an
-        // all-ones A gives Σu of mma columns 2t, 2t + 1 in the first two result registers).
-        let d8: Vec<Vec<Reg>> = x_scales
-            .iter()
-            .map(|&scales| column_d8(&mut b, scales, sb, subs))
-            .collect();
-        let mut d8_sum_u: Vec<Vec<Reg>> = vec![Vec::new(); d8.len()];
-        for frag in &b_frags {
-            let sums = b.mma_m16n8k32_s8([ones; 4], [frag[0], frag[1]], [zero; 4]);
-            for (j, col) in d8_sum_u.iter_mut().enumerate() {
-                let sum = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), sums[j]);
-                col.push(b.mul(Ty::F32, d8[j][col.len()], sum));
-            }
-        }
-        for (mat, rows) in quants.iter().enumerate() {
-            let mut sumf_d: Vec<Option<Reg>> = vec![None; chains.len()];
-            let mut sumf_m: Vec<Option<Reg>> = vec![None; chains.len()];
-            for (i, frag) in b_frags.iter().enumerate() {
-                let (lo, hi) = (&rows[0][i], &rows[1][i]);
-                let sumi =
-                    b.mma_m16n8k32_s8([lo[0], hi[0], lo[1], hi[1]], [frag[0], frag[1]], [zero; 4]);
-                for (c, chain) in chains.iter().enumerate() {
-                    let (s, row) = match chain.half {
-                        Half::Fixed(h) => (sumi[2 * h + chain.j], &factors[mat][h]),
-                        Half::Lane(p) => (
-                            b.selp(Ty::S32, sumi[2 + chain.j], sumi[chain.j], p),
-                            &factors[mat][0],
-                        ),
-                    };
-                    let scaled = b.mul(Ty::S32, row.scales[i], s);
-                    let scaled = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), scaled);
-                    let (d8, d8_sum_u) = (d8[chain.j][i], d8_sum_u[chain.j][i]);
-                    sumf_d[c] = Some(mul_add(&mut b, d8, scaled, sumf_d[c]));
-                    sumf_m[c] = Some(mul_add(&mut b, d8_sum_u, row.mins[i], sumf_m[c]));
-                }
-            }
-            for (c, chain) in chains.iter().enumerate() {
-                let row = match chain.half {
-                    Half::Fixed(h) => &factors[mat][h],
-                    Half::Lane(_) => &factors[mat][0],
-                };
-                let (d_part, m_part) = (sumf_d[c].expect("subs > 0"), sumf_m[c].expect("subs > 0"));
-                let t = b.fma(Ty::F32, row.d, d_part, acc[mat][c]);
-                let t = b.fma(Ty::F32, row.neg_dmin, m_part, t);
-                b.mov_to(acc[mat][c], t);
-            }
-        }
+        let next = b.add(Ty::U32, sb, warps);
+        let has_next = b.setp(Cmp::Lt, Ty::U32, next, blocks_per_row);
+        let load_at = b.selp(Ty::U32, next, sb, has_next);
+        let pong = stage.load(&mut b, load_at);
+        visit.emit(&mut b, &ping);
+        b.bra_if(has_next, true, &done);
+        let after = b.add(Ty::U32, next, warps);
+        let has_after = b.setp(Cmp::Lt, Ty::U32, after, blocks_per_row);
+        let load_at = b.selp(Ty::U32, after, next, has_after);
+        let refill = stage.load(&mut b, load_at);
+        ping.assign(&mut b, &refill);
+        visit.emit(&mut b, &pong);
+        b.mov_to(sb, after);
+        b.bra_if(has_after, false, &top);
     }
-    let next = b.add(Ty::U32, sb, warps);
-    b.mov_to(sb, next);
-    let more = b.setp(Cmp::Lt, Ty::U32, sb, blocks_per_row);
-    b.bra_if(more, false, &top);
     b.place(&done);
 
     let flat: Vec<Reg> = acc.iter().flatten().copied().collect();
@@ -394,21 +354,187 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     b.finish()
 }
 
+/// The raw words of one super-block visit, as loaded.
+struct Loaded {
+    /// `[matrix][half]` quant words.
+    quants: Vec<Vec<Vec<Reg>>>,
+    /// `[matrix][factor row]` factor words.
+    factors: Vec<Vec<Vec<Reg>>>,
+    /// Per sub-block, the B fragment (two words).
+    b_frags: Vec<Vec<Reg>>,
+    /// Per result column, the `{d, s}` words of the sub-blocks.
+    ds: Vec<Vec<Reg>>,
+}
+
+impl Loaded {
+    fn regs(&self) -> Vec<Reg> {
+        let nested =
+            |v: &Vec<Vec<Vec<Reg>>>| v.iter().flatten().flatten().copied().collect::<Vec<_>>();
+        let mut all = nested(&self.quants);
+        all.extend(nested(&self.factors));
+        all.extend(self.b_frags.iter().flatten());
+        all.extend(self.ds.iter().flatten());
+        all
+    }
+
+    /// `self ← other` register by register (same shape).
+    fn assign(&self, b: &mut KernelBuilder, other: &Loaded) {
+        for (dst, src) in self.regs().into_iter().zip(other.regs()) {
+            b.mov_to(dst, src);
+        }
+    }
+}
+
+/// Issues one super-block visit's loads.
+struct Stage<'a> {
+    imp: &'a dyn MmaFormat,
+    w_rows: &'a [Vec<Reg>],
+    factor_rows: &'a [Vec<Reg>],
+    x_b: Reg,
+    x_scales: &'a [Reg],
+    elem0: Reg,
+    block_bytes: u32,
+    qk: u32,
+    subs: usize,
+}
+
+impl Stage<'_> {
+    fn load(&self, b: &mut KernelBuilder, sb: Reg) -> Loaded {
+        let block = |b: &mut KernelBuilder, row: Reg| b.index_addr(row, sb, self.block_bytes);
+        let quants = self
+            .w_rows
+            .iter()
+            .map(|rows| {
+                rows.iter()
+                    .map(|&row| {
+                        let w_block = block(b, row);
+                        self.imp.load_quants(b, w_block, self.elem0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let factors = self
+            .factor_rows
+            .iter()
+            .map(|rows| {
+                rows.iter()
+                    .map(|&row| {
+                        let w_block = block(b, row);
+                        self.imp.load_factors(b, w_block)
+                    })
+                    .collect()
+            })
+            .collect();
+        let x_sb = b.index_addr(self.x_b, sb, self.qk);
+        let b_frags = (0..self.subs as i64)
+            .map(|i| {
+                b.ld_vec(
+                    Space::GlobalNc,
+                    Ty::B32,
+                    2,
+                    Addr::reg_off(x_sb, i * i64::from(QK8_1)),
+                )
+            })
+            .collect();
+        let ds = self
+            .x_scales
+            .iter()
+            .map(|&scales| {
+                let base = b.index_addr(scales, sb, self.subs as u32 * Q8_1_DS_BYTES);
+                (0..self.subs.div_ceil(4) as i64)
+                    .flat_map(|c| {
+                        b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg_off(base, 16 * c))
+                    })
+                    .take(self.subs)
+                    .collect()
+            })
+            .collect();
+        Loaded {
+            quants,
+            factors,
+            b_frags,
+            ds,
+        }
+    }
+}
+
+/// Decodes one loaded visit and adds its results to the accumulators.
+struct Visit<'a> {
+    imp: &'a dyn MmaFormat,
+    chains: &'a [Chain],
+    acc: &'a [Vec<Reg>],
+    zero: Reg,
+    ones: Reg,
+    subs: usize,
+}
+
+impl Visit<'_> {
+    fn emit(&self, b: &mut KernelBuilder, loaded: &Loaded) {
+        let (chains, zero, ones) = (self.chains, self.zero, self.ones);
+        // Per result column j: d8 of each sub-block and d8 · Σu from the exact byte sums (an
+        // all-ones A gives Σu of mma columns 2t, 2t + 1 in the first two result registers).
+        let d8: Vec<Vec<Reg>> = loaded
+            .ds
+            .iter()
+            .map(|words| words.iter().map(|&w| ds_d(b, w)).collect())
+            .collect();
+        let mut d8_sum_u: Vec<Vec<Reg>> = vec![Vec::new(); d8.len()];
+        for frag in &loaded.b_frags {
+            let sums = b.mma_m16n8k32_s8([ones; 4], [frag[0], frag[1]], [zero; 4]);
+            for (j, col) in d8_sum_u.iter_mut().enumerate() {
+                let sum = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), sums[j]);
+                col.push(b.mul(Ty::F32, d8[j][col.len()], sum));
+            }
+        }
+        debug_assert_eq!(loaded.b_frags.len(), self.subs);
+        for (mat, rows) in loaded.quants.iter().enumerate() {
+            let a: Vec<Vec<[Reg; 2]>> = rows
+                .iter()
+                .map(|words| self.imp.decode_quants(b, words))
+                .collect();
+            let factors: Vec<RowFactors> = loaded.factors[mat]
+                .iter()
+                .map(|words| self.imp.decode_factors(b, words))
+                .collect();
+            let mut sumf_d: Vec<Option<Reg>> = vec![None; chains.len()];
+            let mut sumf_m: Vec<Option<Reg>> = vec![None; chains.len()];
+            for (i, frag) in loaded.b_frags.iter().enumerate() {
+                let (lo, hi) = (&a[0][i], &a[1][i]);
+                let sumi =
+                    b.mma_m16n8k32_s8([lo[0], hi[0], lo[1], hi[1]], [frag[0], frag[1]], [zero; 4]);
+                for (c, chain) in chains.iter().enumerate() {
+                    let (s, row) = match chain.half {
+                        Half::Fixed(h) => (sumi[2 * h + chain.j], &factors[h]),
+                        Half::Lane(p) => (
+                            b.selp(Ty::S32, sumi[2 + chain.j], sumi[chain.j], p),
+                            &factors[0],
+                        ),
+                    };
+                    let scaled = b.mul(Ty::S32, row.scales[i], s);
+                    let scaled = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), scaled);
+                    let (d8, d8_sum_u) = (d8[chain.j][i], d8_sum_u[chain.j][i]);
+                    sumf_d[c] = Some(mul_add(b, d8, scaled, sumf_d[c]));
+                    sumf_m[c] = Some(mul_add(b, d8_sum_u, row.mins[i], sumf_m[c]));
+                }
+            }
+            for (c, chain) in chains.iter().enumerate() {
+                let row = match chain.half {
+                    Half::Fixed(h) => &factors[h],
+                    Half::Lane(_) => &factors[0],
+                };
+                let (d_part, m_part) = (sumf_d[c].expect("subs > 0"), sumf_m[c].expect("subs > 0"));
+                let t = b.fma(Ty::F32, row.d, d_part, self.acc[mat][c]);
+                let t = b.fma(Ty::F32, row.neg_dmin, m_part, t);
+                b.mov_to(self.acc[mat][c], t);
+            }
+        }
+    }
+}
+
 /// `a * b + acc`, or `a * b` for the first term.
 fn mul_add(b: &mut KernelBuilder, x: Reg, y: Reg, acc: Option<Reg>) -> Reg {
     match acc {
         None => b.mul(Ty::F32, x, y),
         Some(acc) => b.fma(Ty::F32, x, y, acc),
     }
-}
-
-/// `d8` of super-block `sb`'s sub-blocks for the column whose scale-plane row starts at
-/// `scales` (16-byte loads of the `{d, s}` words), as f32.
-fn column_d8(b: &mut KernelBuilder, scales: Reg, sb: Reg, subs: usize) -> Vec<Reg> {
-    let base = b.index_addr(scales, sb, subs as u32 * Q8_1_DS_BYTES);
-    let words: Vec<Reg> = (0..subs.div_ceil(4) as i64)
-        .flat_map(|c| b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg_off(base, 16 * c)))
-        .take(subs)
-        .collect();
-    words.into_iter().map(|w| ds_d(b, w)).collect()
 }

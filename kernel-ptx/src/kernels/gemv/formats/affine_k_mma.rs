@@ -67,11 +67,11 @@ impl MmaFormat for AffineKMma {
         self.ty
     }
 
-    fn emit_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<[Reg; 2]> {
+    fn load_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<Reg> {
         let w_thread = b.add_offset(w_block, elem0);
         let stream = Space::GlobalNcNoAllocate;
-        let qs: Vec<Vec<Reg>> = (0..4i64)
-            .map(|j| {
+        let mut words: Vec<Reg> = (0..4i64)
+            .flat_map(|j| {
                 b.ld_vec(
                     stream,
                     Ty::B32,
@@ -80,29 +80,37 @@ impl MmaFormat for AffineKMma {
                 )
             })
             .collect();
-        let qh = self
-            .qh
-            .map(|qh| b.ld_vec(stream, Ty::B32, 2, Addr::reg_off(w_thread, qh)));
+        if let Some(qh) = self.qh {
+            words.extend(b.ld_vec(stream, Ty::B32, 2, Addr::reg_off(w_thread, qh)));
+        }
+        words
+    }
+
+    /// `words`: `qs` words `[2j + w]` for pairs `j` in `0..4`, then (Q5_K) `qh` words `w`.
+    fn decode_quants(&self, b: &mut KernelBuilder, words: &[Reg]) -> Vec<[Reg; 2]> {
+        let (qs, qh) = words.split_at(8);
         (0..8u32)
             .map(|sub| {
                 let (j, nibble) = (sub as usize / 2, sub % 2);
                 [0, 1].map(|w| {
-                    let low = bits(b, qs[j][w], 4 * nibble, NIBBLES);
-                    match &qh {
-                        None => low,
-                        Some(qh) => {
-                            let high = bits(b, qh[w], sub, ONES);
-                            let high = b.shl(Ty::U32, high, 4u32);
-                            b.or(Ty::U32, low, high)
-                        }
+                    let low = bits(b, qs[2 * j + w], 4 * nibble, NIBBLES);
+                    if qh.is_empty() {
+                        return low;
                     }
+                    let high = bits(b, qh[w], sub, ONES);
+                    let high = b.shl(Ty::U32, high, 4u32);
+                    b.or(Ty::U32, low, high)
                 })
             })
             .collect()
     }
 
-    fn emit_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> RowFactors {
-        let header = b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg(w_block));
+    fn load_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> Vec<Reg> {
+        b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg(w_block))
+    }
+
+    /// `header`: `[dm, scales[0..4], scales[4..8], scales[8..12]]`.
+    fn decode_factors(&self, b: &mut KernelBuilder, header: &[Reg]) -> RowFactors {
         let (sc_words, m_words) = scale_and_min_words(b, header[1], header[2], header[3]);
         let scales = bytes_of(b, sc_words);
         let mins = bytes_of(b, m_words)
