@@ -57,6 +57,11 @@ fn tensor_core_gemv_matches_vec_dot_and_is_batch_invariant() {
         let w = quantized_matrix(format, 21, n, k);
         for warps in [1u8, 2, 4, 8] {
             let mut column0: Vec<Vec<u32>> = Vec::new();
+            if Gemv::tensor_core(format, 1, warps, SmTarget::Sm90).is_err() {
+                // Two-matrix Q5_K stages for eight warps exceed the shared memory.
+                assert_eq!((format, warps), (GgmlType::Q5_K, 8));
+                continue;
+            }
             for m in [1usize, 2, 3, 4, 8] {
                 let (x, acts) = gemv_activations(format, &nonzero(22, m * k), k);
                 let g = Gemv::tensor_core(format, m as u8, warps, SmTarget::Sm90).unwrap();

@@ -209,6 +209,11 @@ fn every_instruction(target: SmTarget) -> String {
     let dyn_base = b.shared_base(&dynamic);
     b.st(Space::Shared, Ty::F32, Addr::reg(base), s);
     b.st_vec(Space::Shared, Ty::U32, Addr::reg_off(base, 16), &v4);
+    let copy_dst = b.add(Ty::U32, base, 32u32);
+    b.cp_async_16(copy_dst, p);
+    b.cp_async_commit();
+    b.cp_async_wait(0);
+    b.bar_warp_sync();
     b.bar_sync(0);
     let from_smem = b.ld(Space::Shared, Ty::F32, Addr::reg_off(base, 4));
     b.st(Space::Shared, Ty::F32, Addr::reg(dyn_base), from_smem);

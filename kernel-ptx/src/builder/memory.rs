@@ -49,6 +49,26 @@ impl KernelBuilder {
         ));
     }
 
+    /// `cp.async.cg.shared.global [dst], [src], 16`: an asynchronous 16-byte copy from the
+    /// 16-byte-aligned global `src` (u64) to shared `dst` (u32 shared window), through L2 only.
+    /// Visible to the issuing thread after [`KernelBuilder::cp_async_wait`], to others after a
+    /// barrier as well (sm_80+).
+    pub fn cp_async_16(&mut self, dst: Reg, src: Reg) {
+        self.inst(format!("cp.async.cg.shared.global [{dst}], [{src}], 16"));
+    }
+
+    /// `cp.async.commit_group`: closes the group of this thread's `cp.async`s issued since the
+    /// last commit.
+    pub fn cp_async_commit(&mut self) {
+        self.inst("cp.async.commit_group");
+    }
+
+    /// `cp.async.wait_group n`: waits until at most `n` of this thread's committed groups are
+    /// pending.
+    pub fn cp_async_wait(&mut self, n: u32) {
+        self.inst(format!("cp.async.wait_group {n}"));
+    }
+
     /// `cp.async.bulk.prefetch.L2.global [addr], size`: a hint to bring `size` bytes (u32, a
     /// positive multiple of 16) at the 16-byte-aligned global `addr` into L2. Emitted only for
     /// targets that have it (sm_90+); a hint, so omitting it changes no result.

@@ -34,6 +34,12 @@ impl KernelBuilder {
         self.inst(format!("bar.sync {id}"));
     }
 
+    /// `bar.warp.sync 0xffffffff`: the warp's threads meet here and their memory accesses
+    /// before it are visible to each other after it (`__syncwarp()`).
+    pub fn bar_warp_sync(&mut self) {
+        self.inst(format!("bar.warp.sync {FULL_MASK:#x}"));
+    }
+
     /// `mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32`: D (4×s32) = A (4×b32 of s8) · B (2×b32) + C.
     pub fn mma_m16n8k32_s8(&mut self, a: [Reg; 4], b: [Reg; 2], c: [Reg; 4]) -> [Reg; 4] {
         let d = [0; 4].map(|_| self.reg(RegClass::B32));

@@ -326,11 +326,12 @@ fn run_block(
         if live.is_empty() {
             return;
         }
-        // bar.sync: every live thread of the block waits at a bar.
-        if live
-            .iter()
-            .all(|&i| program.insts[threads[i].pc].parts[0] == "bar")
-        {
+        // bar.sync: every live thread of the block waits at a block-wide bar.
+        let at_block_bar = |i: usize| {
+            let parts = &program.insts[threads[i].pc].parts;
+            parts[0] == "bar" && parts[1] != "warp"
+        };
+        if live.iter().all(|&i| at_block_bar(i)) {
             for &i in &live {
                 threads[i].pc += 1;
             }
@@ -349,18 +350,21 @@ fn run_block(
             }
             let pc = threads[live_lanes[0]].pc;
             let inst = &program.insts[pc];
-            let op = inst.parts[0].as_str();
-            if op != "shfl" && op != "mma" {
+            let op = match inst.parts[..2] {
+                [ref bar, ref warp] if bar == "bar" && warp == "warp" => "bar.warp",
+                _ => inst.parts[0].as_str(),
+            };
+            if op != "shfl" && op != "mma" && op != "bar.warp" {
                 continue;
             }
             assert!(
                 live_lanes.len() == lanes.len() && live_lanes.iter().all(|&i| threads[i].pc == pc),
                 "{op}.sync at instruction {pc} with exited or diverged lanes in warp {warp}"
             );
-            if op == "shfl" {
-                shfl(&mut threads, &lanes, inst);
-            } else {
-                mma(&mut threads, &lanes, inst);
+            match op {
+                "shfl" => shfl(&mut threads, &lanes, inst),
+                "mma" => mma(&mut threads, &lanes, inst),
+                _ => lanes.iter().for_each(|&i| threads[i].pc += 1),
             }
             progressed = true;
         }
@@ -705,6 +709,23 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
             }
         },
         "griddepcontrol" => {}
+        // cp.async copies complete at once here (commit/wait are no-ops); L2 prefetches are
+        // hints.
+        "cp" => match parts[2] {
+            "cg" | "ca" => {
+                let (_, dst) = addr_of(ctx, t, &o[0]);
+                let (_, src) = addr_of(ctx, t, &o[1]);
+                let bytes = rd(t, 2) as usize;
+                check_aligned("cp.async", src, bytes);
+                check_aligned("cp.async", dst, bytes);
+                for chunk in (0..bytes).step_by(8) {
+                    let v = load(gpu, shared, parts[4], src + chunk as u64, 8);
+                    store(gpu, shared, parts[3], dst + chunk as u64, 8, v);
+                }
+            }
+            "commit_group" | "wait_group" | "bulk" => {}
+            other => panic!("cp.async.{other}"),
+        },
         "cvta" => {
             let v = rd(t, 1);
             t.regs[reg_of(&o[0])] = v;

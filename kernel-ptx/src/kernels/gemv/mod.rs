@@ -140,9 +140,10 @@ impl Gemv {
         })
     }
 
-    /// The tensor-core variant (`tensor_core.rs`) for a format with an [`MmaFormat`]: one block
-    /// of `warps` ∈ {1, 2, 4, 8} warps per 16-row tile, `m` columns (1..=8). Never staged or
-    /// L2-prefetched.
+    /// The tensor-core variant (`tensor_core/`) for a format with an [`MmaFormat`]: one block
+    /// of `warps` ∈ {1, 2, 4, 8} warps per 16-row tile (as many as the shared-memory stages of
+    /// the fused variant allow), `m` columns (1..=8). Never staged through the dp4a body's
+    /// tiles or L2-prefetched.
     pub fn tensor_core(
         format: GgmlType,
         m: u8,
@@ -153,6 +154,12 @@ impl Gemv {
             return Err(KernelError::UnsupportedFormat {
                 family: "gemv (tensor cores)",
                 format,
+            });
+        }
+        if let Some(reason) = tensor_core::unsupported_geometry(format, warps) {
+            return Err(KernelError::InvalidVariant {
+                family: "gemv",
+                reason,
             });
         }
         Gemv::new(format, m, warps, 1, target).map(|g| Gemv {

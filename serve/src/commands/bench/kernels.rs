@@ -13,8 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use gpu_runtime::{Gpu, GpuError, GpuOptions, kernel_args};
 use kernel_ptx::{
-    Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, mma_format_for, select_matvec,
-    select_simt_matvec,
+    Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec, select_simt_matvec,
 };
 use quant_formats::GgmlType;
 
@@ -297,7 +296,9 @@ fn bench_format(
             // tensor-core body where the format has one.
             let tensor_core_geometries = SWEEP_TENSOR_CORE_WARPS
                 .iter()
-                .filter(|_| mma_format_for(format).is_some())
+                .filter(|&&w| {
+                    target.is_some_and(|t| Gemv::tensor_core(format, m as u8, w, t).is_ok())
+                })
                 .map(|&w| (w, 0));
             for (warps, rows_per_block) in
                 SWEEP_GEOMETRIES.into_iter().chain(tensor_core_geometries)

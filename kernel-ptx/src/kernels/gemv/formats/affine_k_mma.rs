@@ -67,21 +67,12 @@ impl MmaFormat for AffineKMma {
         self.ty
     }
 
-    fn load_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<Reg> {
-        let w_thread = b.add_offset(w_block, elem0);
-        let stream = Space::GlobalNcNoAllocate;
+    fn load_quants(&self, b: &mut KernelBuilder, space: Space, w_thread: Reg) -> Vec<Reg> {
         let mut words: Vec<Reg> = (0..4i64)
-            .flat_map(|j| {
-                b.ld_vec(
-                    stream,
-                    Ty::B32,
-                    2,
-                    Addr::reg_off(w_thread, self.qs + 32 * j),
-                )
-            })
+            .flat_map(|j| b.ld_vec(space, Ty::B32, 2, Addr::reg_off(w_thread, self.qs + 32 * j)))
             .collect();
         if let Some(qh) = self.qh {
-            words.extend(b.ld_vec(stream, Ty::B32, 2, Addr::reg_off(w_thread, qh)));
+            words.extend(b.ld_vec(space, Ty::B32, 2, Addr::reg_off(w_thread, qh)));
         }
         words
     }
@@ -105,8 +96,8 @@ impl MmaFormat for AffineKMma {
             .collect()
     }
 
-    fn load_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> Vec<Reg> {
-        b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg(w_block))
+    fn load_factors(&self, b: &mut KernelBuilder, space: Space, w_block: Reg) -> Vec<Reg> {
+        b.ld_vec(space, Ty::B32, 4, Addr::reg(w_block))
     }
 
     /// `header`: `[dm, scales[0..4], scales[4..8], scales[8..12]]`.

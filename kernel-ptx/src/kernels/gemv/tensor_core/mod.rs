@@ -6,7 +6,9 @@
 //!
 //! A block's `warps` warps share one tile of 16 rows; warp `w` takes super-blocks
 //! `w, w + warps, …` of those rows and the warps' partials are added in warp order through
-//! shared memory. Lane `4g + t` (`g` the mma group, `t` the thread in the group) owns rows
+//! shared memory. Each warp streams its super-blocks of the 16 rows through a few shared-memory
+//! stages with 16-byte `cp.async` copies (`stage.rs`: whole lines per request, several visits in
+//! flight without holding registers) and reads its mma fragments from there (`visit.rs`). Lane `4g + t` (`g` the mma group, `t` the thread in the group) owns rows
 //! `g`, `g + 8` of the tile and columns `2t`, `2t + 1` of the mma result, and feeds the mma
 //! elements `8t .. 8t + 8` of every sub-block: the k order inside a sub-block is permuted the
 //! same way for A and B (slot `4t + j` ↔ element `8t + j`, slot `16 + 4t + j` ↔ element
@@ -28,15 +30,20 @@
 //! An output's arithmetic depends on its row, column and `warps` only: columns ≥ M read
 //! column M − 1 and are never stored, so results are batch-invariant.
 //!
-//! Layouts as the dp4a body: W `[n, k]` in blocks, x planar Q8_1 (16-byte aligned), y f32
-//! `[m, n]`; rows past `n` read row `n − 1` and are not stored.
+//! Layouts as the dp4a body: W `[n, k]` in blocks, 16-byte aligned; x planar Q8_1 (16-byte
+//! aligned); y f32 `[m, n]`; rows past `n` read row `n − 1` and are not stored.
 
-use super::format::{Q8_1_DS_BYTES, QK8_1, ds_d};
+mod stage;
+mod visit;
+
+use super::format::{Q8_1_DS_BYTES, QK8_1};
 use super::formats::affine_k_mma;
 use super::{Gemv, WARP, combine_warps, silu_times};
 use crate::ParamKind;
-use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Round, Space, Special, Ty};
+use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Space, Special, Ty};
 use quant_formats::GgmlType;
+use stage::{StageCopy, StageLayout};
+use visit::{FragmentSource, Visit};
 
 /// Weight rows per tile: the mma's M.
 pub const TILE_ROWS: u32 = 16;
@@ -68,7 +75,7 @@ pub trait MmaFormat: Sync {
         self.ty().block_elems() as u32
     }
 
-    /// Bytes per super-block.
+    /// Bytes per super-block (a multiple of 16).
     fn block_bytes(&self) -> u32 {
         self.ty().block_bytes() as u32
     }
@@ -78,17 +85,18 @@ pub trait MmaFormat: Sync {
         self.qk() / QK8_1
     }
 
-    /// Loads the thread's raw quant words of the super-block at global `w_block` (16-byte
-    /// aligned) for elements `elem0 .. elem0 + 8` (`elem0 = 8t`) of every sub-block.
-    fn load_quants(&self, b: &mut KernelBuilder, w_block: Reg, elem0: Reg) -> Vec<Reg>;
+    /// Loads the thread's raw quant words of one super-block in `space`, `w_thread` being the
+    /// block's address plus `8t`: the words holding elements `8t .. 8t + 8` of every sub-block.
+    fn load_quants(&self, b: &mut KernelBuilder, space: Space, w_thread: Reg) -> Vec<Reg>;
 
     /// Per sub-block, the thread's two A words from [`MmaFormat::load_quants`]' words: elements
     /// `8t .. 8t + 4` and `8t + 4 .. 8t + 8` as unsigned bytes below 128 (so they read the same
     /// as s8).
     fn decode_quants(&self, b: &mut KernelBuilder, words: &[Reg]) -> Vec<[Reg; 2]>;
 
-    /// Loads the raw words holding the super-block's scales, mins and `d`, `dmin`.
-    fn load_factors(&self, b: &mut KernelBuilder, w_block: Reg) -> Vec<Reg>;
+    /// Loads the raw words holding the scales, mins and `d`, `dmin` of the super-block at
+    /// `w_block` in `space`.
+    fn load_factors(&self, b: &mut KernelBuilder, space: Space, w_block: Reg) -> Vec<Reg>;
 
     /// The factors from [`MmaFormat::load_factors`]' words.
     fn decode_factors(&self, b: &mut KernelBuilder, words: &[Reg]) -> RowFactors;
@@ -100,6 +108,21 @@ pub fn mma_format_for(ty: GgmlType) -> Option<&'static dyn MmaFormat> {
         GgmlType::Q4_K => &affine_k_mma::Q4_K,
         GgmlType::Q5_K => &affine_k_mma::Q5_K,
         _ => return None,
+    })
+}
+
+/// Why `warps` warps of `format` (plain or fused) cannot run on the tensor cores, if so: one
+/// shared-memory stage per warp of both matrices must fit the static 48 KiB.
+pub(super) fn unsupported_geometry(format: GgmlType, warps: u8) -> Option<String> {
+    let imp = mma_format_for(format)?;
+    let fused = StageLayout::new(imp.block_bytes(), 2, u32::from(warps));
+    (fused.stages == 0).then(|| {
+        format!(
+            "{format}: {warps} warps of two-matrix stages ({} bytes each) exceed {} bytes of \
+             shared memory",
+            fused.stage_bytes,
+            stage::SHARED_BYTES
+        )
     })
 }
 
@@ -170,6 +193,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
         .iter()
         .map(|p| b.param(p.name, ParamKind::Ptr))
         .collect();
+    let mats = weights.len() as u32;
     let x = b.param("x", ParamKind::Ptr);
     let y = b.param("y", ParamKind::Ptr);
     let n = b.param("n", ParamKind::U32);
@@ -186,22 +210,19 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let my_row = b.add(Ty::U32, row0, group);
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
-    let last_row = b.sub(Ty::U32, n, 1u32);
     let last_col = m - 1;
 
-    // w_rows[matrix][half]: rows g and g + 8 of the tile (clamped to n - 1).
-    let row_offsets: Vec<Reg> = [0u32, TILE_ROWS / 2]
-        .iter()
-        .map(|&half| {
-            let row = b.add(Ty::U32, my_row, half);
-            let row = b.min(Ty::U32, row, last_row);
-            b.mul_wide(Ty::U32, row, row_bytes)
-        })
-        .collect();
-    let w_rows: Vec<Vec<Reg>> = weights
-        .iter()
-        .map(|&w| row_offsets.iter().map(|&o| b.add(Ty::U64, w, o)).collect())
-        .collect();
+    // The warp's shared stages: [warp][stage][matrix][row 16][stride].
+    let layout = StageLayout::new(block_bytes, mats, warps);
+    assert!(
+        layout.stages > 0,
+        "{}",
+        unsupported_geometry(g.format(), g.warps()).unwrap_or_default()
+    );
+    let smem = b.shared_array("w_stages", warps * layout.warp_bytes(), 16);
+    let smem_base = b.shared_base(&smem);
+    let warp_base = b.mad_lo(Ty::U32, warp, layout.warp_bytes(), smem_base);
+    let copy = StageCopy::plan(&mut b, &layout, &weights, lane, row0, n, row_bytes);
 
     // The results this lane finishes, and the rows whose factors it decodes.
     let upper = b.setp(Cmp::Ge, Ty::U32, quad, 2u32);
@@ -222,14 +243,45 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
             })
             .collect()
     };
-    // factor_rows[matrix]: [row g, row g + 8], or the lane's one row.
-    let factor_rows: Vec<Vec<Reg>> = w_rows
-        .iter()
-        .map(|rows| {
+    // Offsets inside a stage: quants[matrix][half] (plus 8t), factors[matrix][factor row].
+    let row_offset = |b: &mut KernelBuilder, mat: u32, half: Option<Reg>, extra: Option<Reg>| {
+        let row = match half {
+            Some(upper) => {
+                let h = b.selp(Ty::U32, TILE_ROWS / 2, 0u32, upper);
+                b.add(Ty::U32, group, h)
+            }
+            None => group,
+        };
+        let row = b.add(Ty::U32, row, mat * TILE_ROWS);
+        let offset = b.mul(Ty::U32, row, layout.stride);
+        match extra {
+            Some(e) => b.add(Ty::U32, offset, e),
+            None => offset,
+        }
+    };
+    let quant_offsets: Vec<Vec<Reg>> = (0..mats)
+        .map(|mat| {
+            [0, TILE_ROWS / 2]
+                .iter()
+                .map(|&h| {
+                    let base = row_offset(&mut b, mat, None, Some(elem0));
+                    b.add(Ty::U32, base, h * layout.stride)
+                })
+                .collect()
+        })
+        .collect();
+    let factor_offsets: Vec<Vec<Reg>> = (0..mats)
+        .map(|mat| {
             if plan.both_rows() {
-                rows.clone()
+                [0, TILE_ROWS / 2]
+                    .iter()
+                    .map(|&h| {
+                        let base = row_offset(&mut b, mat, None, None);
+                        b.add(Ty::U32, base, h * layout.stride)
+                    })
+                    .collect()
             } else {
-                vec![b.selp(Ty::U64, rows[1], rows[0], upper)]
+                vec![row_offset(&mut b, mat, Some(upper), None)]
             }
         })
         .collect();
@@ -265,59 +317,72 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
         .iter()
         .map(|_| chains.iter().map(|_| b.mov(Ty::F32, 0.0f32)).collect())
         .collect();
-    let zero = b.mov(Ty::B32, 0u32);
-    let ones = b.mov(Ty::B32, 0x0101_0101u32);
-
-    b.griddep_wait();
-    b.griddep_launch_dependents();
-
-    // Software-pipelined super-block loop: the loads of the next visit (`sb + warps`, or `sb`
-    // again on the last one, so addresses stay valid) are issued before the current visit's
-    // decode and mmas. Two register sets alternate: `pong` is loaded and used within an
-    // iteration, `ping` is refilled (register moves ptxas folds into the loads).
-    let stage = Stage {
-        imp,
-        w_rows: &w_rows,
-        factor_rows: &factor_rows,
-        x_b,
-        x_scales: &x_scales,
-        elem0,
-        block_bytes,
-        qk,
-        subs,
-    };
     let visit = Visit {
         imp,
         chains: &chains,
         acc: &acc,
-        zero,
-        ones,
+        zero: b.mov(Ty::B32, 0u32),
+        ones: b.mov(Ty::B32, 0x0101_0101u32),
+        x_b,
+        x_scales: &x_scales,
+        qk,
         subs,
     };
+
+    b.griddep_wait();
+    b.griddep_launch_dependents();
+
+    // Visit v (super-block sb = warp + v * warps) reads stage v % stages; the copies of visits
+    // v + 1 .. v + stages - 1 are in flight meanwhile. Each iteration first lets every lane
+    // finish reading the stage it is about to refill (visit v - 1's), then issues visit
+    // v + stages - 1's copies (none past the row's end; the group is still committed so the
+    // wait count holds), waits for visit v's group and syncs the warp so all lanes' copies are
+    // visible.
+    let ahead = layout.stages - 1;
+    for s in 0..ahead {
+        let sb_s = b.add(Ty::U32, warp, s * warps);
+        let slot = b.add(Ty::U32, warp_base, s * layout.stage_bytes);
+        copy.issue(&mut b, slot, sb_s, blocks_per_row);
+        b.cp_async_commit();
+    }
     let sb = b.mov(Ty::U32, warp);
+    let slot = b.mov(Ty::U32, 0u32);
     let done = b.label("sb_done");
     let top = b.label("sb_loop");
     let nothing = b.setp(Cmp::Ge, Ty::U32, sb, blocks_per_row);
     b.bra_if(nothing, false, &done);
-    let ping = stage.load(&mut b, sb);
     b.place(&top);
     {
+        b.bar_warp_sync();
+        let sb_ahead = b.add(Ty::U32, sb, ahead * warps);
+        let slot_ahead = b.add(Ty::U32, slot, ahead);
+        let wrapped = b.setp(Cmp::Ge, Ty::U32, slot_ahead, layout.stages);
+        let unwrapped = b.sub(Ty::U32, slot_ahead, layout.stages);
+        let slot_ahead = b.selp(Ty::U32, unwrapped, slot_ahead, wrapped);
+        let ahead_base = b.mad_lo(Ty::U32, slot_ahead, layout.stage_bytes, warp_base);
+        copy.issue(&mut b, ahead_base, sb_ahead, blocks_per_row);
+        b.cp_async_commit();
+        let activations = visit.load_activations(&mut b, sb);
+        b.cp_async_wait(ahead);
+        b.bar_warp_sync();
+        let stage_base = b.mad_lo(Ty::U32, slot, layout.stage_bytes, warp_base);
+        let source = FragmentSource {
+            stage_base,
+            quant_offsets: &quant_offsets,
+            factor_offsets: &factor_offsets,
+        };
+        visit.emit(&mut b, &source, &activations);
         let next = b.add(Ty::U32, sb, warps);
-        let has_next = b.setp(Cmp::Lt, Ty::U32, next, blocks_per_row);
-        let load_at = b.selp(Ty::U32, next, sb, has_next);
-        let pong = stage.load(&mut b, load_at);
-        visit.emit(&mut b, &ping);
-        b.bra_if(has_next, true, &done);
-        let after = b.add(Ty::U32, next, warps);
-        let has_after = b.setp(Cmp::Lt, Ty::U32, after, blocks_per_row);
-        let load_at = b.selp(Ty::U32, after, next, has_after);
-        let refill = stage.load(&mut b, load_at);
-        ping.assign(&mut b, &refill);
-        visit.emit(&mut b, &pong);
-        b.mov_to(sb, after);
-        b.bra_if(has_after, false, &top);
+        b.mov_to(sb, next);
+        let next_slot = b.add(Ty::U32, slot, 1u32);
+        let wrapped = b.setp(Cmp::Eq, Ty::U32, next_slot, layout.stages);
+        let next_slot = b.selp(Ty::U32, 0u32, next_slot, wrapped);
+        b.mov_to(slot, next_slot);
+        let more = b.setp(Cmp::Lt, Ty::U32, sb, blocks_per_row);
+        b.bra_if(more, false, &top);
     }
     b.place(&done);
+    b.cp_async_wait(0);
 
     let flat: Vec<Reg> = acc.iter().flatten().copied().collect();
     let totals = if warps > 1 {
@@ -352,189 +417,4 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     }
     b.ret();
     b.finish()
-}
-
-/// The raw words of one super-block visit, as loaded.
-struct Loaded {
-    /// `[matrix][half]` quant words.
-    quants: Vec<Vec<Vec<Reg>>>,
-    /// `[matrix][factor row]` factor words.
-    factors: Vec<Vec<Vec<Reg>>>,
-    /// Per sub-block, the B fragment (two words).
-    b_frags: Vec<Vec<Reg>>,
-    /// Per result column, the `{d, s}` words of the sub-blocks.
-    ds: Vec<Vec<Reg>>,
-}
-
-impl Loaded {
-    fn regs(&self) -> Vec<Reg> {
-        let nested =
-            |v: &Vec<Vec<Vec<Reg>>>| v.iter().flatten().flatten().copied().collect::<Vec<_>>();
-        let mut all = nested(&self.quants);
-        all.extend(nested(&self.factors));
-        all.extend(self.b_frags.iter().flatten());
-        all.extend(self.ds.iter().flatten());
-        all
-    }
-
-    /// `self ← other` register by register (same shape).
-    fn assign(&self, b: &mut KernelBuilder, other: &Loaded) {
-        for (dst, src) in self.regs().into_iter().zip(other.regs()) {
-            b.mov_to(dst, src);
-        }
-    }
-}
-
-/// Issues one super-block visit's loads.
-struct Stage<'a> {
-    imp: &'a dyn MmaFormat,
-    w_rows: &'a [Vec<Reg>],
-    factor_rows: &'a [Vec<Reg>],
-    x_b: Reg,
-    x_scales: &'a [Reg],
-    elem0: Reg,
-    block_bytes: u32,
-    qk: u32,
-    subs: usize,
-}
-
-impl Stage<'_> {
-    fn load(&self, b: &mut KernelBuilder, sb: Reg) -> Loaded {
-        let block = |b: &mut KernelBuilder, row: Reg| b.index_addr(row, sb, self.block_bytes);
-        let quants = self
-            .w_rows
-            .iter()
-            .map(|rows| {
-                rows.iter()
-                    .map(|&row| {
-                        let w_block = block(b, row);
-                        self.imp.load_quants(b, w_block, self.elem0)
-                    })
-                    .collect()
-            })
-            .collect();
-        let factors = self
-            .factor_rows
-            .iter()
-            .map(|rows| {
-                rows.iter()
-                    .map(|&row| {
-                        let w_block = block(b, row);
-                        self.imp.load_factors(b, w_block)
-                    })
-                    .collect()
-            })
-            .collect();
-        let x_sb = b.index_addr(self.x_b, sb, self.qk);
-        let b_frags = (0..self.subs as i64)
-            .map(|i| {
-                b.ld_vec(
-                    Space::GlobalNc,
-                    Ty::B32,
-                    2,
-                    Addr::reg_off(x_sb, i * i64::from(QK8_1)),
-                )
-            })
-            .collect();
-        let ds = self
-            .x_scales
-            .iter()
-            .map(|&scales| {
-                let base = b.index_addr(scales, sb, self.subs as u32 * Q8_1_DS_BYTES);
-                (0..self.subs.div_ceil(4) as i64)
-                    .flat_map(|c| {
-                        b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg_off(base, 16 * c))
-                    })
-                    .take(self.subs)
-                    .collect()
-            })
-            .collect();
-        Loaded {
-            quants,
-            factors,
-            b_frags,
-            ds,
-        }
-    }
-}
-
-/// Decodes one loaded visit and adds its results to the accumulators.
-struct Visit<'a> {
-    imp: &'a dyn MmaFormat,
-    chains: &'a [Chain],
-    acc: &'a [Vec<Reg>],
-    zero: Reg,
-    ones: Reg,
-    subs: usize,
-}
-
-impl Visit<'_> {
-    fn emit(&self, b: &mut KernelBuilder, loaded: &Loaded) {
-        let (chains, zero, ones) = (self.chains, self.zero, self.ones);
-        // Per result column j: d8 of each sub-block and d8 · Σu from the exact byte sums (an
-        // all-ones A gives Σu of mma columns 2t, 2t + 1 in the first two result registers).
-        let d8: Vec<Vec<Reg>> = loaded
-            .ds
-            .iter()
-            .map(|words| words.iter().map(|&w| ds_d(b, w)).collect())
-            .collect();
-        let mut d8_sum_u: Vec<Vec<Reg>> = vec![Vec::new(); d8.len()];
-        for frag in &loaded.b_frags {
-            let sums = b.mma_m16n8k32_s8([ones; 4], [frag[0], frag[1]], [zero; 4]);
-            for (j, col) in d8_sum_u.iter_mut().enumerate() {
-                let sum = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), sums[j]);
-                col.push(b.mul(Ty::F32, d8[j][col.len()], sum));
-            }
-        }
-        debug_assert_eq!(loaded.b_frags.len(), self.subs);
-        for (mat, rows) in loaded.quants.iter().enumerate() {
-            let a: Vec<Vec<[Reg; 2]>> = rows
-                .iter()
-                .map(|words| self.imp.decode_quants(b, words))
-                .collect();
-            let factors: Vec<RowFactors> = loaded.factors[mat]
-                .iter()
-                .map(|words| self.imp.decode_factors(b, words))
-                .collect();
-            let mut sumf_d: Vec<Option<Reg>> = vec![None; chains.len()];
-            let mut sumf_m: Vec<Option<Reg>> = vec![None; chains.len()];
-            for (i, frag) in loaded.b_frags.iter().enumerate() {
-                let (lo, hi) = (&a[0][i], &a[1][i]);
-                let sumi =
-                    b.mma_m16n8k32_s8([lo[0], hi[0], lo[1], hi[1]], [frag[0], frag[1]], [zero; 4]);
-                for (c, chain) in chains.iter().enumerate() {
-                    let (s, row) = match chain.half {
-                        Half::Fixed(h) => (sumi[2 * h + chain.j], &factors[h]),
-                        Half::Lane(p) => (
-                            b.selp(Ty::S32, sumi[2 + chain.j], sumi[chain.j], p),
-                            &factors[0],
-                        ),
-                    };
-                    let scaled = b.mul(Ty::S32, row.scales[i], s);
-                    let scaled = b.cvt(Ty::F32, Ty::S32, Some(Round::Rn), scaled);
-                    let (d8, d8_sum_u) = (d8[chain.j][i], d8_sum_u[chain.j][i]);
-                    sumf_d[c] = Some(mul_add(b, d8, scaled, sumf_d[c]));
-                    sumf_m[c] = Some(mul_add(b, d8_sum_u, row.mins[i], sumf_m[c]));
-                }
-            }
-            for (c, chain) in chains.iter().enumerate() {
-                let row = match chain.half {
-                    Half::Fixed(h) => &factors[h],
-                    Half::Lane(_) => &factors[0],
-                };
-                let (d_part, m_part) = (sumf_d[c].expect("subs > 0"), sumf_m[c].expect("subs > 0"));
-                let t = b.fma(Ty::F32, row.d, d_part, self.acc[mat][c]);
-                let t = b.fma(Ty::F32, row.neg_dmin, m_part, t);
-                b.mov_to(self.acc[mat][c], t);
-            }
-        }
-    }
-}
-
-/// `a * b + acc`, or `a * b` for the first term.
-fn mul_add(b: &mut KernelBuilder, x: Reg, y: Reg, acc: Option<Reg>) -> Reg {
-    match acc {
-        None => b.mul(Ty::F32, x, y),
-        Some(acc) => b.fma(Ty::F32, x, y, acc),
-    }
 }
