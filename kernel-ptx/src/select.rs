@@ -25,29 +25,6 @@ pub fn select_matvec(
     profile: &GpuProfileLite,
 ) -> Result<KernelType, KernelError> {
     let (target, m) = target_and_m(m, profile)?;
-    match tensor_core_warps(format, k) {
-        Some(warps) => Ok(KernelType::Gemv(Gemv::tensor_core(
-            format, m, warps, target,
-        )?)),
-        None => select_simt_matvec(format, u32::from(m), k, profile),
-    }
-}
-
-/// Warps per 16-row tile of the tensor-core body for `format` rows of `k`, where that body
-/// is the one selected (every M: a column's arithmetic must not depend on M).
-fn tensor_core_warps(format: GgmlType, _k: u32) -> Option<u8> {
-    matches!(format, GgmlType::Q4_K | GgmlType::Q5_K).then_some(4)
-}
-
-/// The dp4a (integer formats) or float body [`select_matvec`] would choose for `format` without
-/// tensor cores; the benchmark times it next to the tensor-core selection.
-pub fn select_simt_matvec(
-    format: GgmlType,
-    m: u32,
-    k: u32,
-    profile: &GpuProfileLite,
-) -> Result<KernelType, KernelError> {
-    let (target, m) = target_and_m(m, profile)?;
     let (warps, rows) = gemv::default_geometry(format);
     let (rows, staged) = rows_and_staging(format, m, k).unwrap_or((rows, false));
     let g = Gemv::new(format, m, warps, rows, target)?;
@@ -57,6 +34,30 @@ pub fn select_simt_matvec(
         g
     };
     Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
+}
+
+/// The tensor-core variant (`Gemv::tensor_core`) for `format` at `m` columns, for formats
+/// that have one (Q4_K, Q5_K); `None` otherwise.
+///
+/// Not what [`select_matvec`] returns: a column must be computed the same way at every M, so
+/// one body serves M = 1..8, and on the H200 this one is slower at M = 1 (Q4_K 14.0 µs
+/// against 10.5 at 14336×4096) though faster from M = 4 (M = 8: 17–19 µs against 26;
+/// docs/gemv-tuning.md v9). Eight warps per tile (Q5_K: four, the most whose two-matrix
+/// stages fit shared memory), the fastest at M = 1 in that sweep.
+pub fn select_tensor_core_matvec(
+    format: GgmlType,
+    m: u32,
+    profile: &GpuProfileLite,
+) -> Result<Option<KernelType>, KernelError> {
+    let (target, m) = target_and_m(m, profile)?;
+    let warps = match format {
+        GgmlType::Q4_K => 8,
+        GgmlType::Q5_K => 4,
+        _ => return Ok(None),
+    };
+    Ok(Some(KernelType::Gemv(Gemv::tensor_core(
+        format, m, warps, target,
+    )?)))
 }
 
 /// The PTX target of `profile` and `m` checked to 1..=8.
@@ -167,13 +168,17 @@ mod tests {
     }
 
     #[test]
-    fn q4_k_and_q5_k_run_on_tensor_cores() {
+    fn tensor_core_variants_only_for_mma_formats_and_never_selected() {
         for format in gemv::formats() {
-            let g = gemv_of(select_matvec(format, 8, 4096, &H200).unwrap());
+            let tc = select_tensor_core_matvec(format, 8, &H200).unwrap();
             let want = matches!(format, GgmlType::Q4_K | GgmlType::Q5_K);
-            assert_eq!(g.uses_tensor_cores(), want, "{format}");
-            let simt = gemv_of(select_simt_matvec(format, 8, 4096, &H200).unwrap());
-            assert!(!simt.uses_tensor_cores());
+            assert_eq!(tc.is_some(), want, "{format}");
+            if let Some(tc) = tc {
+                let g = gemv_of(tc);
+                assert!(g.uses_tensor_cores());
+                assert!(g.with_gate_up_swiglu().uses_tensor_cores());
+            }
+            assert!(!gemv_of(select_matvec(format, 8, 4096, &H200).unwrap()).uses_tensor_cores());
         }
     }
 
@@ -194,8 +199,8 @@ mod tests {
     }
 
     #[test]
-    fn q4_k_dp4a_takes_one_row_per_block_for_long_rows_at_m1() {
-        let rows = |m, k| gemv_of(select_simt_matvec(GgmlType::Q4_K, m, k, &H200).unwrap()).rows();
+    fn q4_k_takes_one_row_per_block_for_long_rows_at_m1() {
+        let rows = |m, k| gemv_of(select_matvec(GgmlType::Q4_K, m, k, &H200).unwrap()).rows();
         assert_eq!((rows(1, 4096), rows(1, 14336)), (2, 1));
         assert_eq!((rows(2, 4096), rows(2, 14336)), (2, 2));
         assert_eq!((rows(8, 4096), rows(8, 14336)), (4, 4));

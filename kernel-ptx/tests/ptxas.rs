@@ -5,6 +5,7 @@
 
 use kernel_ptx::{
     GpuProfileLite, KernelType, SmTarget, gemv_formats, select_gate_up_swiglu, select_matvec,
+    select_tensor_core_matvec,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -260,9 +261,10 @@ fn every_builder_instruction_assembles() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Every gemv kernel that `select_matvec` / `select_gate_up_swiglu` return on an H200 profile
-/// (M = 1..=8, every format): the samples hold only the default geometry, while selection also
-/// picks other rows per M and staged or unstaged bodies.
+/// Every gemv kernel that `select_matvec` / `select_gate_up_swiglu` / `select_tensor_core_matvec`
+/// return on an H200 profile (M = 1..=8, every format; tensor-core ones plain and fused): the
+/// samples hold only the default geometry, while selection also picks other rows per M and
+/// staged or unstaged bodies.
 #[test]
 fn every_selected_gemv_assembles_for_sm90_without_spills() {
     let h200 = GpuProfileLite {
@@ -275,10 +277,20 @@ fn every_selected_gemv_assembles_for_sm90_without_spills() {
     let mut failed = Vec::new();
     for format in gemv_formats() {
         for (m, k) in (1..=8).flat_map(|m| [(m, 4096), (m, 14336)]) {
+            let tensor_core = select_tensor_core_matvec(format, m, &h200).unwrap();
+            let tensor_core_fused = tensor_core.map(|kt| match kt {
+                KernelType::Gemv(g) => KernelType::Gemv(g.with_gate_up_swiglu()),
+                other => other,
+            });
             for kt in [
-                select_matvec(format, m, k, &h200).unwrap(),
-                select_gate_up_swiglu(format, m, k, &h200).unwrap(),
-            ] {
+                Some(select_matvec(format, m, k, &h200).unwrap()),
+                Some(select_gate_up_swiglu(format, m, k, &h200).unwrap()),
+                tensor_core,
+                tensor_core_fused,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 if seen.insert(kt.entry_name())
                     && std::panic::catch_unwind(|| assemble(&ptxas, &dir, &kt)).is_err()
                 {

@@ -12,7 +12,6 @@
 use gpu_runtime::{DeviceBytes, Gpu, GuardedBuffer, kernel_args};
 use kernel_ptx::{
     Gemv, GpuProfileLite, KernelType, LaunchDims, SmTarget, select_gate_up_swiglu, select_matvec,
-    select_simt_matvec,
 };
 use quant_formats::{
     BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, activation_type, q8_1_to_planes,
@@ -31,8 +30,6 @@ const MAX_NMSE: f64 = 1e-8;
 enum Body {
     /// What `select_matvec` / `select_gate_up_swiglu` return.
     Selected,
-    /// What `select_simt_matvec` returns (dp4a or float), fused where asked.
-    Simt,
     /// `Gemv::tensor_core` with this many warps per tile.
     TensorCores { warps: u8 },
 }
@@ -104,7 +101,6 @@ fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
     let kt = match case.body {
         Body::Selected if case.gate_up_swiglu => select_gate_up_swiglu(case.format, m, k, &profile),
         Body::Selected => select_matvec(case.format, m, k, &profile),
-        Body::Simt => select_simt_matvec(case.format, m, k, &profile).map(fused),
         Body::TensorCores { warps } => {
             let (major, minor) = profile.compute_capability;
             let target = SmTarget::for_compute_capability(major, minor).expect("sm_80 or newer");
@@ -318,9 +314,7 @@ gemv_parity_tests! {
     gemv_parity_q6_k => GgmlType::Q6_K, Body::Selected;
     gemv_parity_iq4_nl => GgmlType::IQ4_NL, Body::Selected;
     gemv_parity_iq4_xs => GgmlType::IQ4_XS, Body::Selected;
-    // Both bodies of the formats that have two, whichever is selected.
-    gemv_parity_q4_k_dp4a => GgmlType::Q4_K, Body::Simt;
-    gemv_parity_q5_k_dp4a => GgmlType::Q5_K, Body::Simt;
+    // The tensor-core body of the formats that have one (not selected; see select.rs).
     gemv_parity_q4_k_tensor_cores_w2 => GgmlType::Q4_K, Body::TensorCores { warps: 2 };
     gemv_parity_q4_k_tensor_cores_w8 => GgmlType::Q4_K, Body::TensorCores { warps: 8 };
     gemv_parity_q5_k_tensor_cores_w4 => GgmlType::Q5_K, Body::TensorCores { warps: 4 };
@@ -332,7 +326,7 @@ gemv_parity_tests! {
 #[ignore = "needs a CUDA device"]
 fn gate_up_swiglu_equals_gemv_then_swiglu_bit_for_bit() {
     let gpu = gpu();
-    for body in [Body::Simt, Body::TensorCores { warps: 4 }] {
+    for body in [Body::Selected, Body::TensorCores { warps: 4 }] {
         fused_equals_separate(&gpu, body);
     }
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use gpu_runtime::{Gpu, GpuError, GpuOptions, kernel_args};
 use kernel_ptx::{
-    Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec, select_simt_matvec,
+    Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec, select_tensor_core_matvec,
 };
 use quant_formats::GgmlType;
 
@@ -264,16 +264,13 @@ fn bench_format(
             // The selected kernel's twins, to show what staging, the L2 prefetch and the
             // tensor cores buy.
             let profile = gpu.profile().lite();
-            let twins = match select_matvec(format, m, shape.k, &profile) {
-                Ok(KernelType::Gemv(g)) if g.uses_tensor_cores() => {
-                    match select_simt_matvec(format, m, shape.k, &profile) {
-                        Ok(KernelType::Gemv(simt)) => vec![simt],
-                        _ => Vec::new(),
-                    }
-                }
+            let mut twins = match select_matvec(format, m, shape.k, &profile) {
                 Ok(KernelType::Gemv(g)) => selected_twins(g),
                 _ => Vec::new(),
             };
+            if let Ok(Some(KernelType::Gemv(tc))) = select_tensor_core_matvec(format, m, &profile) {
+                twins.push(tc);
+            }
             for twin in twins {
                 let label = format!("{label} {}", twin.entry_name());
                 match bench_one(gpu, args, &pool, shape, KernelType::Gemv(twin)) {
