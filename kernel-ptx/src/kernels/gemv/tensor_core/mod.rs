@@ -351,8 +351,6 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let top = b.label("sb_loop");
     let nothing = b.setp(Cmp::Ge, Ty::U32, sb, blocks_per_row);
     b.bra_if(nothing, false, &done);
-    // Activations (L2 hits, shared by every tile) are loaded one visit ahead, into registers.
-    let activations = visit.load_activations(&mut b, sb);
     b.place(&top);
     {
         b.bar_warp_sync();
@@ -364,10 +362,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
         let ahead_base = b.mad_lo(Ty::U32, slot_ahead, layout.stage_bytes, warp_base);
         copy.issue(&mut b, ahead_base, sb_ahead, blocks_per_row);
         b.cp_async_commit();
-        let next = b.add(Ty::U32, sb, warps);
-        let has_next = b.setp(Cmp::Lt, Ty::U32, next, blocks_per_row);
-        let next_or_this = b.selp(Ty::U32, next, sb, has_next);
-        let next_activations = visit.load_activations(&mut b, next_or_this);
+        let activations = visit.load_activations(&mut b, sb);
         b.cp_async_wait(ahead);
         b.bar_warp_sync();
         let stage_base = b.mad_lo(Ty::U32, slot, layout.stage_bytes, warp_base);
@@ -377,7 +372,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
             factor_offsets: &factor_offsets,
         };
         visit.emit(&mut b, &source, &activations);
-        activations.assign(&mut b, &next_activations);
+        let next = b.add(Ty::U32, sb, warps);
         b.mov_to(sb, next);
         let next_slot = b.add(Ty::U32, slot, 1u32);
         let wrapped = b.setp(Cmp::Eq, Ty::U32, next_slot, layout.stages);

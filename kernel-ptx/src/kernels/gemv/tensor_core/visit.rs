@@ -24,18 +24,6 @@ pub struct VisitActivations {
     ds: Vec<Vec<Reg>>,
 }
 
-impl VisitActivations {
-    /// `self ← other` register by register (same shape).
-    pub fn assign(&self, b: &mut KernelBuilder, other: &VisitActivations) {
-        let regs = |a: &VisitActivations| -> Vec<Reg> {
-            a.b_frags.iter().chain(&a.ds).flatten().copied().collect()
-        };
-        for (dst, src) in regs(self).into_iter().zip(regs(other)) {
-            b.mov_to(dst, src);
-        }
-    }
-}
-
 /// Decodes visits and adds their results to the accumulators.
 pub struct Visit<'a> {
     pub imp: &'a dyn MmaFormat,
