@@ -7,13 +7,14 @@
 //! A block's `warps` warps share one tile of 16 rows; warp `w` takes super-blocks
 //! `w, w + warps, …` of those rows and the warps' partials are added in warp order through
 //! shared memory. Each warp streams its super-blocks of the 16 rows through a few shared-memory
-//! stages with 16-byte `cp.async` copies (`stage.rs`: whole lines per request, several visits in
-//! flight without holding registers) and reads its mma fragments from there (`visit.rs`). Lane `4g + t` (`g` the mma group, `t` the thread in the group) owns rows
-//! `g`, `g + 8` of the tile and columns `2t`, `2t + 1` of the mma result, and feeds the mma
-//! elements `8t .. 8t + 8` of every sub-block: the k order inside a sub-block is permuted the
-//! same way for A and B (slot `4t + j` ↔ element `8t + j`, slot `16 + 4t + j` ↔ element
-//! `8t + 4 + j`), so a thread's weights are one 8-byte load per row and nibble pair and its
-//! activations (column `g`) one 8-byte load per sub-block.
+//! stages with 16-byte `cp.async` copies (`stage.rs`: whole lines per request, several visits
+//! in flight without holding registers) and reads its mma fragments from there (`visit.rs`).
+//! Lane `4g + t` (`g` the mma group, `t` the thread in the group) owns rows `g`, `g + 8` of the
+//! tile and columns `2t`, `2t + 1` of the mma result, and feeds the mma elements `8t .. 8t + 8`
+//! of every sub-block: the k order inside a sub-block is permuted the same way for A and B
+//! (slot `4t + j` ↔ element `8t + j`, slot `16 + 4t + j` ↔ element `8t + 4 + j`), so a thread's
+//! weights are one 8-byte shared read per row and nibble pair and its activations (column `g`)
+//! one 8-byte global read per sub-block.
 //!
 //! Which lanes finish which (row, column) results depends on M (never the arithmetic): with
 //! `Mp` = M rounded up to a power of two, mma column `n` carries activation column
@@ -32,7 +33,11 @@
 //!
 //! Layouts as the dp4a body: W `[n, k]` in blocks, 16-byte aligned; x planar Q8_1 (16-byte
 //! aligned); y f32 `[m, n]`; rows past `n` read row `n − 1` and are not stored.
+//!
+//! Faster than the dp4a body from M = 4 on the H200 but slower at M = 1, so `select_matvec`
+//! does not pick it (`select_tensor_core_matvec` does; docs/gemv-tuning.md v9).
 
+mod columns;
 mod stage;
 mod visit;
 
@@ -41,6 +46,7 @@ use super::formats::affine_k_mma;
 use super::{Gemv, WARP, combine_warps, silu_times};
 use crate::ParamKind;
 use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Space, Special, Ty};
+use columns::{ColumnPlan, Half};
 use quant_formats::GgmlType;
 use stage::{StageCopy, StageLayout};
 use visit::{FragmentSource, Visit};
@@ -48,7 +54,7 @@ use visit::{FragmentSource, Visit};
 /// Weight rows per tile: the mma's M.
 pub const TILE_ROWS: u32 = 16;
 /// Activation columns per mma: its N.
-const MMA_COLS: u32 = 8;
+pub(super) const MMA_COLS: u32 = 8;
 // Every column of a launch has its own mma column.
 const _: () = assert!(super::MAX_M as u32 <= MMA_COLS);
 /// Sub-block elements one thread feeds per mma.
@@ -126,58 +132,6 @@ pub(super) fn unsupported_geometry(format: GgmlType, warps: u8) -> Option<String
     })
 }
 
-/// How the (row, column) results of an mma are shared out at `m` columns (module docs).
-#[derive(Clone, Copy)]
-struct ColumnPlan {
-    /// M rounded up to a power of two.
-    mp: u32,
-}
-
-impl ColumnPlan {
-    fn new(m: u32) -> Self {
-        ColumnPlan {
-            mp: m.next_power_of_two(),
-        }
-    }
-
-    /// `cmap(n)` before clamping, for a u32 register `n`.
-    fn column(&self, b: &mut KernelBuilder, n: Reg) -> Reg {
-        match self.mp {
-            1 | 2 => {
-                let half = b.shr(Ty::U32, n, 1u32);
-                b.and(Ty::U32, half, 1u32)
-            }
-            4 => b.and(Ty::U32, n, 3u32),
-            _ => n,
-        }
-    }
-
-    /// Columns (`j`) each lane finishes per row it finishes.
-    fn columns_per_lane(&self) -> u32 {
-        if self.mp <= 2 { 1 } else { 2 }
-    }
-
-    /// True when each lane finishes both of its rows (else row `g + 8 (t >> 1)` only).
-    fn both_rows(&self) -> bool {
-        self.mp == MMA_COLS
-    }
-}
-
-/// One (row, column) result a lane finishes.
-struct Chain {
-    /// Which of the lane's rows: 0 (`g`), 1 (`g + 8`), or a runtime choice (`t >> 1`).
-    half: Half,
-    /// `j`: the mma result column `2t + j`.
-    j: usize,
-}
-
-#[derive(Clone, Copy)]
-enum Half {
-    Fixed(usize),
-    /// Predicate true for row `g + 8`.
-    Lane(Reg),
-}
-
 pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let imp = mma_format_for(g.format()).expect("Gemv::tensor_core admits only MMA formats");
     let (m, warps) = (u32::from(g.m()), u32::from(g.warps()));
@@ -226,23 +180,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
 
     // The results this lane finishes, and the rows whose factors it decodes.
     let upper = b.setp(Cmp::Ge, Ty::U32, quad, 2u32);
-    let chains: Vec<Chain> = if plan.both_rows() {
-        (0..2)
-            .flat_map(|h| {
-                (0..2).map(move |j| Chain {
-                    half: Half::Fixed(h),
-                    j,
-                })
-            })
-            .collect()
-    } else {
-        (0..plan.columns_per_lane() as usize)
-            .map(|j| Chain {
-                half: Half::Lane(upper),
-                j,
-            })
-            .collect()
-    };
+    let chains = plan.chains(upper);
     // Offsets inside a stage: quants[matrix][half] (plus 8t), factors[matrix][factor row].
     let row_offset = |b: &mut KernelBuilder, mat: u32, half: Option<Reg>, extra: Option<Reg>| {
         let row = match half {

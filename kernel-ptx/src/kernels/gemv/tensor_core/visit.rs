@@ -2,7 +2,8 @@
 //! the activations from global memory, one mma per sub-block (plus one with an all-ones A for
 //! the activation sums), and the epilogue of every (row, column) chain the lane finishes.
 
-use super::{Chain, Half, MmaFormat, RowFactors};
+use super::columns::{Chain, Half};
+use super::{MmaFormat, RowFactors};
 use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
 use crate::kernels::gemv::format::{Q8_1_DS_BYTES, QK8_1, ds_d};
 
