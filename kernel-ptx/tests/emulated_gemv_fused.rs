@@ -3,9 +3,9 @@
 
 mod emu;
 
+use emu::gemv::run_gemv;
 use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
-use emu::{Arg, Gpu};
-use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
+use kernel_ptx::{Gemv, KernelType, SmTarget, gemv_formats};
 use quant_formats::vec_dot_row;
 
 #[test]
@@ -22,27 +22,7 @@ fn gate_up_swiglu_matches_silu_of_vec_dots() {
         let (warps, rows) = kernel_ptx::kernels::gemv::default_geometry(format);
         let g = Gemv::gate_up_swiglu(format, m as u8, warps, rows, SmTarget::Sm90).unwrap();
         let kt = KernelType::Gemv(g);
-        let dims = LaunchDims {
-            n: n as u32,
-            k: k as u32,
-            m: m as u32,
-            rows: 0,
-        };
-        let geo = kt.launch(&dims).unwrap();
-        let mut gpu = Gpu::default();
-        let (pg, pu, px) = (gpu.alloc(&gate), gpu.alloc(&up), gpu.alloc(&x));
-        let py = gpu.alloc_f32(&vec![f32::NAN; m * n]);
-        let args = [
-            Arg::Ptr(pg),
-            Arg::Ptr(pu),
-            Arg::Ptr(px),
-            Arg::Ptr(py),
-            Arg::U32(n as u32),
-            Arg::U32(k as u32),
-        ];
-        assert_eq!(args.len(), kt.params().len());
-        gpu.launch(&kt.ptx(), geo.grid, geo.block, &args);
-        let y = gpu.f32s(py);
+        let y = run_gemv(&kt, &[&gate, &up], &x, n, k, m);
         for (j, act) in acts.iter().enumerate() {
             for r in 0..n {
                 let rows = r * row_bytes..(r + 1) * row_bytes;

@@ -4,10 +4,10 @@
 
 mod emu;
 
+use emu::gemv::run_gemv_padded;
 use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
-use emu::{Arg, Gpu};
 use kernel_ptx::kernels::gemv::default_geometry;
-use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, gemv_formats};
+use kernel_ptx::{Gemv, KernelType, SmTarget, gemv_formats};
 use quant_formats::{GgmlType, vec_dot_row};
 
 /// Blocks per row with 16-byte aligned rows and a ragged last tile: 8 × 13 = 104 for 34-byte
@@ -21,36 +21,23 @@ fn aligned_blocks_per_row(format: GgmlType) -> usize {
     }
 }
 
-/// `y` of `g` over `n` rows, with the weights `pad` bytes into their allocation.
+/// `y` of `g` over `n` rows, with the weights `pad` bytes into their allocation (the fused
+/// variant reads `w` as both gate and up).
 fn run(g: Gemv, w: &[u8], pad: usize, x: &[u8], n: usize, k: usize) -> Vec<f32> {
-    let m = usize::from(g.m());
-    let kt = KernelType::Gemv(g);
-    let dims = LaunchDims {
-        n: n as u32,
-        k: k as u32,
-        m: m as u32,
-        rows: 0,
+    let matrices: Vec<&[u8]> = if g.is_gate_up_swiglu() {
+        vec![w, w]
+    } else {
+        vec![w]
     };
-    let geo = kt.launch(&dims).unwrap();
-    let mut gpu = Gpu::default();
-    let padded: Vec<u8> = std::iter::repeat_n(0xA5, pad)
-        .chain(w.iter().copied())
-        .collect();
-    let pw = gpu.alloc(&padded) + pad as u64;
-    let px = gpu.alloc(x);
-    let py = gpu.alloc_f32(&vec![f32::NAN; m * n]);
-    let mut args = vec![Arg::Ptr(pw)];
-    if g.is_gate_up_swiglu() {
-        args.push(Arg::Ptr(pw));
-    }
-    args.extend([
-        Arg::Ptr(px),
-        Arg::Ptr(py),
-        Arg::U32(n as u32),
-        Arg::U32(k as u32),
-    ]);
-    gpu.launch(&kt.ptx(), geo.grid, geo.block, &args);
-    gpu.f32s(py)
+    run_gemv_padded(
+        &KernelType::Gemv(g),
+        &matrices,
+        pad,
+        x,
+        n,
+        k,
+        usize::from(g.m()),
+    )
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {

@@ -5,31 +5,12 @@
 
 mod emu;
 
+use emu::gemv::run_gemv;
 use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
-use emu::{Arg, Gpu};
-use kernel_ptx::{Gemv, KernelType, LaunchDims, SmTarget, mma_format_for};
+use kernel_ptx::{Gemv, KernelType, SmTarget, mma_format_for};
 use quant_formats::{GgmlType, QuantizedActivation, vec_dot_row};
 
 const FORMATS: [GgmlType; 2] = [GgmlType::Q4_K, GgmlType::Q5_K];
-
-/// Launches `kt` over weights `ws` (one matrix, or gate and up) and activations `x`.
-fn run(kt: KernelType, ws: &[&[u8]], x: &[u8], n: usize, k: usize, m: usize) -> Vec<f32> {
-    let dims = LaunchDims {
-        n: n as u32,
-        k: k as u32,
-        m: m as u32,
-        rows: 0,
-    };
-    let geo = kt.launch(&dims).unwrap();
-    let mut gpu = Gpu::default();
-    let mut args: Vec<Arg> = ws.iter().map(|w| Arg::Ptr(gpu.alloc(w))).collect();
-    args.push(Arg::Ptr(gpu.alloc(x)));
-    let py = gpu.alloc_f32(&vec![f32::NAN; m * n]);
-    args.extend([Arg::Ptr(py), Arg::U32(n as u32), Arg::U32(k as u32)]);
-    assert_eq!(args.len(), kt.params().len());
-    gpu.launch(&kt.ptx(), geo.grid, geo.block, &args);
-    gpu.f32s(py)
-}
 
 fn reference(format: GgmlType, w: &[u8], n: usize, act: &QuantizedActivation) -> Vec<f32> {
     let row_bytes = w.len() / n;
@@ -66,7 +47,7 @@ fn tensor_core_gemv_matches_vec_dot_and_is_batch_invariant() {
                 let (x, acts) = gemv_activations(format, &nonzero(22, m * k), k);
                 let g = Gemv::tensor_core(format, m as u8, warps, SmTarget::Sm90).unwrap();
                 let kt = KernelType::Gemv(g);
-                let y = run(kt, &[&w], &x, n, k, m);
+                let y = run_gemv(&kt, &[&w], &x, n, k, m);
                 for (j, act) in acts.iter().enumerate() {
                     let what = format!("{} column {j}", kt.entry_name());
                     assert_close(&y[j * n..][..n], &reference(format, &w, n, act), &what);
@@ -90,7 +71,7 @@ fn tensor_core_gate_up_swiglu_matches_silu_of_vec_dots() {
         let (x, acts) = gemv_activations(format, &nonzero(33, m * k), k);
         let g = Gemv::tensor_core(format, m as u8, 2, SmTarget::Sm90).unwrap();
         let kt = KernelType::Gemv(g.with_gate_up_swiglu());
-        let y = run(kt, &[&gate, &up], &x, n, k, m);
+        let y = run_gemv(&kt, &[&gate, &up], &x, n, k, m);
         for (j, act) in acts.iter().enumerate() {
             let want: Vec<f32> = reference(format, &gate, n, act)
                 .into_iter()

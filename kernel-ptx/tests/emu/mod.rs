@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod gemv;
 pub mod inputs;
 
 use half::{bf16, f16};

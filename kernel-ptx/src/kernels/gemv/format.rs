@@ -148,6 +148,16 @@ impl ActBlock {
     }
 }
 
+/// Where the `{ d, s }` plane of planar Q8_1 activations `[m, k]` at `x` starts (after the `m`
+/// columns' quants, `quant_formats::q8_1_to_planes`), and the bytes of one column's row in it.
+pub fn q8_1_scale_plane(b: &mut KernelBuilder, x: Reg, k: Reg, m: u32) -> (Reg, Reg) {
+    let quant_plane_bytes = b.mul_wide(Ty::U32, k, m);
+    let plane = b.add(Ty::U64, x, quant_plane_bytes);
+    let column_blocks = b.shr(Ty::U32, k, QK8_1.trailing_zeros());
+    let column_bytes = b.mul(Ty::U32, column_blocks, Q8_1_DS_BYTES);
+    (plane, column_bytes)
+}
+
 /// `d` (the low half) of a `{ d, s }` word, as f32.
 pub fn ds_d(b: &mut KernelBuilder, ds: Reg) -> Reg {
     let (d, _) = b.unpack_b16x2(ds);

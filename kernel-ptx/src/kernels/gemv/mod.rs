@@ -30,7 +30,7 @@ mod staging;
 mod tensor_core;
 
 pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
-use format::{Q8_1_DS_BYTES, QK8_1};
+use format::{Q8_1_DS_BYTES, QK8_1, q8_1_scale_plane};
 use staging::{StagedLoop, Tile};
 pub use tensor_core::{MmaFormat, RowFactors, TILE_ROWS, mma_format_for};
 
@@ -380,18 +380,14 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let threads_per_block = imp.qi() / imp.vdr();
     let blocks_per_iter = imp.vdr() * threads / imp.qi();
 
-    let mut b = KernelBuilder::new(name, g.target);
-    b.max_threads(threads);
-    b.min_blocks_per_sm(1);
-    // One base address per weight matrix: [w] or [w_gate, w_up].
-    let weights: Vec<Reg> = g.params()[..g.params().len() - 4]
-        .iter()
-        .map(|p| b.param(p.name, ParamKind::Ptr))
-        .collect();
-    let x = b.param("x", ParamKind::Ptr);
-    let y = b.param("y", ParamKind::Ptr);
-    let n = b.param("n", ParamKind::U32);
-    let k = b.param("k", ParamKind::U32);
+    let (mut b, args) = begin_kernel(name, g, threads);
+    let GemvArgs {
+        weights,
+        x,
+        y,
+        n,
+        k,
+    } = args;
 
     let tid = b.mov(Ty::U32, Special::TidX);
     let ctaid = b.mov(Ty::U32, Special::CtaidX);
@@ -421,10 +417,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         Activations::F32 => (4, 4 * qk, 0),
     };
     let x_col_bytes = b.mul(Ty::U32, k, elem_bytes);
-    let scale_plane = b.mul_wide(Ty::U32, x_col_bytes, m as u32);
-    let scale_plane = b.add(Ty::U64, x, scale_plane);
-    let x_col_scale_bytes = b.shr(Ty::U32, k, QK8_1.trailing_zeros());
-    let x_col_scale_bytes = b.mul(Ty::U32, x_col_scale_bytes, Q8_1_DS_BYTES);
+    let (scale_plane, x_col_scale_bytes) = q8_1_scale_plane(&mut b, x, k, m as u32);
     let x_cols: Vec<ActBlock> = (0..m as u32)
         .map(|j| {
             let quants = b.mad_wide(Ty::U32, x_col_bytes, j, x);
@@ -574,6 +567,43 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     }
     b.ret();
     b.finish()
+}
+
+/// The kernel arguments in `Gemv::params` order.
+pub(super) struct GemvArgs {
+    /// One base address per weight matrix: `[w]` or `[w_gate, w_up]`.
+    pub weights: Vec<Reg>,
+    pub x: Reg,
+    pub y: Reg,
+    pub n: Reg,
+    pub k: Reg,
+}
+
+/// A builder for `g`'s entry `name` with `threads` per block (`.minnctapersm 1`) and its
+/// parameters declared.
+pub(super) fn begin_kernel(name: &str, g: &Gemv, threads: u32) -> (KernelBuilder, GemvArgs) {
+    let mut b = KernelBuilder::new(name, g.target);
+    b.max_threads(threads);
+    b.min_blocks_per_sm(1);
+    let params = g.params();
+    let weights: Vec<Reg> = params[..params.len() - 4]
+        .iter()
+        .map(|p| b.param(p.name, ParamKind::Ptr))
+        .collect();
+    let x = b.param("x", ParamKind::Ptr);
+    let y = b.param("y", ParamKind::Ptr);
+    let n = b.param("n", ParamKind::U32);
+    let k = b.param("k", ParamKind::U32);
+    (
+        b,
+        GemvArgs {
+            weights,
+            x,
+            y,
+            n,
+            k,
+        },
+    )
 }
 
 /// Thread `i` asks L2 for the first `L2_PREFETCH_BYTES_PER_BLOCK / w_rows.len()` bytes of row

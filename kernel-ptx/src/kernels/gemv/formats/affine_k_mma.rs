@@ -10,28 +10,11 @@
 //! `sc[4..8] = (q[8..12] & 15) | (q[0..4] >> 6) << 4`,
 //! `m[4..8] = (q[8..12] >> 4) | (q[4..8] >> 6) << 4`.
 
+use super::q4_k::AffineK;
 use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
 use crate::kernels::gemv::format::bits;
 use crate::kernels::gemv::tensor_core::{MmaFormat, RowFactors};
 use quant_formats::GgmlType;
-
-/// Q4_K or Q5_K: where `qs` starts and, for Q5_K, `qh`.
-pub struct AffineKMma {
-    ty: GgmlType,
-    qh: Option<i64>,
-    qs: i64,
-}
-
-pub const Q4_K: AffineKMma = AffineKMma {
-    ty: GgmlType::Q4_K,
-    qh: None,
-    qs: 16,
-};
-pub const Q5_K: AffineKMma = AffineKMma {
-    ty: GgmlType::Q5_K,
-    qh: Some(16),
-    qs: 48,
-};
 
 const NIBBLES: u32 = 0x0F0F_0F0F;
 const ONES: u32 = 0x0101_0101;
@@ -62,7 +45,7 @@ fn bytes_of(b: &mut KernelBuilder, words: [Reg; 2]) -> Vec<Reg> {
         .collect()
 }
 
-impl MmaFormat for AffineKMma {
+impl MmaFormat for AffineK {
     fn ty(&self) -> GgmlType {
         self.ty
     }

@@ -24,11 +24,12 @@ use crate::kernels::gemv::format::{
 };
 use quant_formats::GgmlType;
 
-/// Q4_K or Q5_K: where `qs` starts and, for Q5_K, `qh`.
+/// Q4_K or Q5_K: where `qs` starts and, for Q5_K, `qh` (shared with the tensor-core decode,
+/// `affine_k_mma.rs`).
 pub struct AffineK {
-    ty: GgmlType,
-    qh: Option<i64>,
-    qs: i64,
+    pub(super) ty: GgmlType,
+    pub(super) qh: Option<i64>,
+    pub(super) qs: i64,
 }
 
 pub const Q4_K: AffineK = AffineK {

@@ -41,10 +41,9 @@ mod columns;
 mod stage;
 mod visit;
 
-use super::format::{Q8_1_DS_BYTES, QK8_1};
-use super::formats::affine_k_mma;
-use super::{Gemv, WARP, combine_warps, silu_times};
-use crate::ParamKind;
+use super::format::{QK8_1, q8_1_scale_plane};
+use super::formats::q4_k;
+use super::{Gemv, GemvArgs, WARP, begin_kernel, combine_warps, silu_times};
 use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Space, Special, Ty};
 use columns::{ColumnPlan, Half};
 use quant_formats::GgmlType;
@@ -111,8 +110,8 @@ pub trait MmaFormat: Sync {
 /// The tensor-core implementation for `ty`, if one exists.
 pub fn mma_format_for(ty: GgmlType) -> Option<&'static dyn MmaFormat> {
     Some(match ty {
-        GgmlType::Q4_K => &affine_k_mma::Q4_K,
-        GgmlType::Q5_K => &affine_k_mma::Q5_K,
+        GgmlType::Q4_K => &q4_k::Q4_K,
+        GgmlType::Q5_K => &q4_k::Q5_K,
         _ => return None,
     })
 }
@@ -139,19 +138,15 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let (qk, block_bytes, subs) = (imp.qk(), imp.block_bytes(), imp.sub_blocks() as usize);
     let threads = warps * WARP;
 
-    let mut b = KernelBuilder::new(name, g.target());
-    b.max_threads(threads);
-    b.min_blocks_per_sm(1);
-    let params = g.params();
-    let weights: Vec<Reg> = params[..params.len() - 4]
-        .iter()
-        .map(|p| b.param(p.name, ParamKind::Ptr))
-        .collect();
+    let (mut b, args) = begin_kernel(name, g, threads);
+    let GemvArgs {
+        weights,
+        x,
+        y,
+        n,
+        k,
+    } = args;
     let mats = weights.len() as u32;
-    let x = b.param("x", ParamKind::Ptr);
-    let y = b.param("y", ParamKind::Ptr);
-    let n = b.param("n", ParamKind::U32);
-    let k = b.param("k", ParamKind::U32);
 
     let tid = b.mov(Ty::U32, Special::TidX);
     let ctaid = b.mov(Ty::U32, Special::CtaidX);
@@ -230,10 +225,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let b_col = b.min(Ty::U32, b_col, last_col);
     let x_b = b.mad_wide(Ty::U32, k, b_col, x);
     let x_b = b.add_offset(x_b, elem0);
-    let quant_plane_bytes = b.mul_wide(Ty::U32, k, m);
-    let scale_plane = b.add(Ty::U64, x, quant_plane_bytes);
-    let col_scale_bytes = b.shr(Ty::U32, k, QK8_1.trailing_zeros());
-    let col_scale_bytes = b.mul(Ty::U32, col_scale_bytes, Q8_1_DS_BYTES);
+    let (scale_plane, col_scale_bytes) = q8_1_scale_plane(&mut b, x, k, m);
     let first_n = b.shl(Ty::U32, quad, 1u32);
     // result_cols[j]: the unclamped column of mma column 2t + j (stores check it against M).
     let result_cols: Vec<Reg> = (0..2u32)
