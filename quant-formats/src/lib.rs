@@ -17,7 +17,7 @@ pub use error::QuantError;
 pub use formats::*;
 pub use ggml_type::GgmlType;
 pub use q8_1_planes::{
-    Q8_1Plane, Q8_1PlanesDifference, q8_1_from_planes, q8_1_planes_first_difference,
-    q8_1_quant_plane_bytes, q8_1_to_planes,
+    Q8_1Plane, Q8_1PlanesDifference, matvec_activation_bytes, q8_1_from_planes,
+    q8_1_planes_first_difference, q8_1_quant_plane_bytes, q8_1_to_planes,
 };
 pub use row::{QuantizedActivation, activation_type, dequantize_row, quantize_row, vec_dot_row};

@@ -9,7 +9,7 @@
 //!
 //! The total size equals `n` `block_q8_1`s (36 bytes each).
 
-use crate::BlockQ8_1;
+use crate::{BlockQ8_1, GgmlType, QuantBlock, QuantError, activation_type};
 use half::f16;
 
 /// Bytes of the quant plane of `blocks` Q8_1 blocks.
@@ -28,6 +28,31 @@ pub fn q8_1_to_planes(blocks: &[BlockQ8_1]) -> Vec<u8> {
         out.extend_from_slice(&block.s.to_bits().to_le_bytes());
     }
     out
+}
+
+/// The activation bytes a matrix-vector kernel for `weight` reads for `x` (`[m, k]` row-major,
+/// `k` a multiple of 32 for integer formats): `x` as little-endian f32 where the format dots f32
+/// activations, otherwise its Q8_1 blocks (`quantize_row_q8_1_ref`, 32 consecutive values each)
+/// in the planar layout.
+pub fn matvec_activation_bytes(weight: GgmlType, x: &[f32]) -> Result<Vec<u8>, QuantError> {
+    match activation_type(weight)? {
+        GgmlType::F32 => Ok(x.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        GgmlType::Q8_1 => {
+            if !x.len().is_multiple_of(BlockQ8_1::BLOCK_ELEMS) {
+                return Err(QuantError::PartialBlock {
+                    ty: GgmlType::Q8_1,
+                    elements: x.len(),
+                    block: BlockQ8_1::BLOCK_ELEMS,
+                });
+            }
+            let blocks: Vec<BlockQ8_1> = x
+                .chunks_exact(BlockQ8_1::BLOCK_ELEMS)
+                .map(BlockQ8_1::quantize_block)
+                .collect();
+            Ok(q8_1_to_planes(&blocks))
+        }
+        _ => Err(QuantError::UnsupportedType(weight.name())),
+    }
 }
 
 /// The blocks of a planar buffer; `None` unless `bytes.len()` is a multiple of 36.
@@ -112,6 +137,23 @@ pub fn q8_1_planes_first_difference(got: &[u8], want: &[u8]) -> Option<Q8_1Plane
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn matvec_activations_are_f32_bytes_or_q8_1_planes() {
+        let x: Vec<f32> = (0..64).map(|i| (i as f32 - 31.5) / 7.0).collect();
+        let f32_bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(
+            matvec_activation_bytes(GgmlType::F16, &x).unwrap(),
+            f32_bytes
+        );
+        let blocks: Vec<BlockQ8_1> = x.chunks(32).map(BlockQ8_1::quantize_block).collect();
+        let planes = matvec_activation_bytes(GgmlType::Q4_K, &x).unwrap();
+        assert_eq!(planes, q8_1_to_planes(&blocks));
+        assert!(matches!(
+            matvec_activation_bytes(GgmlType::Q4_K, &x[..40]),
+            Err(QuantError::PartialBlock { elements: 40, .. })
+        ));
+    }
+
     use super::*;
     use crate::QuantBlock;
 

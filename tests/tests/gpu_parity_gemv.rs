@@ -14,8 +14,7 @@ use kernel_ptx::{
     Gemv, GpuProfileLite, KernelType, LaunchDims, SmTarget, select_gate_up_swiglu, select_matvec,
 };
 use quant_formats::{
-    BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, activation_type, q8_1_to_planes,
-    quantize_row, vec_dot_row,
+    GgmlType, QuantizedActivation, matvec_activation_bytes, quantize_row, vec_dot_row,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -77,17 +76,7 @@ fn activations(format: GgmlType, x: &[f32], k: usize) -> (Vec<u8>, Vec<Quantized
         .chunks(k)
         .map(|col| QuantizedActivation::for_weight(format, col).expect("whole blocks"))
         .collect();
-    let bytes = match activation_type(format).expect("a gemv weight format") {
-        GgmlType::F32 => acts.iter().flat_map(|a| a.bytes().to_vec()).collect(),
-        GgmlType::Q8_1 => {
-            let blocks: Vec<BlockQ8_1> = x
-                .chunks_exact(BlockQ8_1::BLOCK_ELEMS)
-                .map(BlockQ8_1::quantize_block)
-                .collect();
-            q8_1_to_planes(&blocks)
-        }
-        other => panic!("{format}: no gemv reads {other} activations"),
-    };
+    let bytes = matvec_activation_bytes(format, x).expect("a gemv weight format, whole blocks");
     (bytes, acts)
 }
 

@@ -3,8 +3,7 @@
 //! layout the kernels read.
 
 use quant_formats::{
-    BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, activation_type, q8_1_to_planes,
-    quantize_row,
+    BlockQ8_1, GgmlType, QuantBlock, QuantizedActivation, matvec_activation_bytes, quantize_row,
 };
 
 /// `len` seeded xorshift64* draws in `[0, 1)`.
@@ -67,10 +66,6 @@ pub fn gemv_activations(
         .chunks(k)
         .map(|col| QuantizedActivation::for_weight(format, col).unwrap())
         .collect();
-    let bytes = match activation_type(format).unwrap() {
-        GgmlType::F32 => acts.iter().flat_map(|a| a.bytes().to_vec()).collect(),
-        GgmlType::Q8_1 => q8_1_to_planes(&q8_1_blocks(x)),
-        other => panic!("{format}: no gemv reads {other} activations"),
-    };
+    let bytes = matvec_activation_bytes(format, x).unwrap();
     (bytes, acts)
 }

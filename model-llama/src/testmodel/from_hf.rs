@@ -289,9 +289,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn qwen3_keeps_hf_row_order_and_llama_permutes_q_and_k_by_their_head_counts() {
-        let checkpoint = SafetensorsCheckpoint::open(parity("qwen3")).unwrap();
+    /// The tensor definitions of the parity fixture checkpoint `name`.
+    fn parity_tensor_defs(name: &str) -> Vec<TensorDef> {
+        let checkpoint = SafetensorsCheckpoint::open(parity(name)).unwrap();
         let config = ModelConfig::from_hf_config(checkpoint.config().unwrap()).unwrap();
         let located = load_weights(
             &checkpoint,
@@ -300,7 +300,12 @@ mod tests {
             &mut LocateTensors,
         )
         .unwrap();
-        let defs = tensor_defs(&located, &config);
+        tensor_defs(&located, &config)
+    }
+
+    #[test]
+    fn qwen3_keeps_hf_row_order_and_llama_permutes_q_and_k_by_their_head_counts() {
+        let defs = parity_tensor_defs("qwen3");
         assert!(defs.iter().all(|d| d.gguf_permute_heads.is_none()));
         let names: Vec<&str> = defs.iter().map(|d| d.gguf_name.as_str()).collect();
         for name in [
@@ -311,16 +316,7 @@ mod tests {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
 
-        let checkpoint = SafetensorsCheckpoint::open(parity("llama3")).unwrap();
-        let config = ModelConfig::from_hf_config(checkpoint.config().unwrap()).unwrap();
-        let located = load_weights(
-            &checkpoint,
-            &config,
-            CheckpointFormat::HfSafetensors,
-            &mut LocateTensors,
-        )
-        .unwrap();
-        let defs = tensor_defs(&located, &config);
+        let defs = parity_tensor_defs("llama3");
         let permuted: Vec<(&str, u64)> = defs
             .iter()
             .filter_map(|d| d.gguf_permute_heads.map(|h| (d.gguf_name.as_str(), h)))

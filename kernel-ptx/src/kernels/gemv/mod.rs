@@ -34,7 +34,9 @@ use format::{Q8_1_DS_BYTES, QK8_1, q8_1_scale_plane};
 use staging::{StagedLoop, Tile};
 pub use tensor_core::{MmaFormat, RowFactors, TILE_ROWS, mma_format_for};
 
-use crate::builder::{Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Reg, Space, Special, Ty};
+use crate::builder::{
+    Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Operand, Reg, Space, Special, Ty,
+};
 use crate::kernel_type::div_ceil;
 use crate::kernels::reduce::warp_sum;
 use crate::{KernelError, LaunchDims, LaunchGeometry, Param, ParamKind, SmTarget};
@@ -555,18 +557,31 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
                 sums[i]
             };
             let row = b.add(Ty::U32, row0, i as u32);
-            let in_range = b.setp(Cmp::Lt, Ty::U32, row, n);
-            let store = b.reg(crate::builder::RegClass::Pred);
-            b.inst(format!("and.pred {store}, {in_range}, {is_lane0}"));
-            let index = b.mad_lo(Ty::U32, n, j as u32, row);
-            let addr = b.index_addr(y, index, 4);
-            b.predicated(store, false, |b| {
-                b.st(Space::Global, Ty::F32, Addr::reg(addr), total)
-            });
+            store_output(&mut b, y, n, row, j as u32, is_lane0, total);
         }
     }
     b.ret();
     b.finish()
+}
+
+/// `y[col * n + row] = value` (y f32 `[m, n]`) when `row < n` and `also` holds.
+pub(super) fn store_output(
+    b: &mut KernelBuilder,
+    y: Reg,
+    n: Reg,
+    row: Reg,
+    col: impl Into<Operand>,
+    also: Reg,
+    value: Reg,
+) {
+    let in_range = b.setp(Cmp::Lt, Ty::U32, row, n);
+    let store = b.reg(crate::builder::RegClass::Pred);
+    b.inst(format!("and.pred {store}, {in_range}, {also}"));
+    let index = b.mad_lo(Ty::U32, n, col, row);
+    let addr = b.index_addr(y, index, 4);
+    b.predicated(store, false, |b| {
+        b.st(Space::Global, Ty::F32, Addr::reg(addr), value)
+    });
 }
 
 /// The kernel arguments in `Gemv::params` order.

@@ -8,9 +8,7 @@
 
 use anyhow::Context;
 use gpu_runtime::{BufferView, DeviceBytes, Gpu};
-use quant_formats::{
-    BlockQ8_1, GgmlType, QuantBlock, activation_type, q8_1_to_planes, quantize_row,
-};
+use quant_formats::{GgmlType, activation_type, matvec_activation_bytes, quantize_row};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -46,17 +44,7 @@ pub fn activations(format: GgmlType, m: u32, k: u32, seed: u64) -> anyhow::Resul
         .with_context(|| format!("{format} activation rows of {k}"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let x = random_values(&mut rng, m as usize * k as usize);
-    match act {
-        GgmlType::F32 => Ok(x.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        GgmlType::Q8_1 => {
-            let blocks: Vec<BlockQ8_1> = x
-                .chunks_exact(BlockQ8_1::BLOCK_ELEMS)
-                .map(BlockQ8_1::quantize_block)
-                .collect();
-            Ok(q8_1_to_planes(&blocks))
-        }
-        other => anyhow::bail!("{format}: no gemv reads {other} activations"),
-    }
+    Ok(matvec_activation_bytes(format, &x)?)
 }
 
 /// Byte offsets of the copies of a `matrix_bytes` matrix in a pool of `pool_bytes`: each start
@@ -149,6 +137,7 @@ impl WeightPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quant_formats::QuantBlock;
     use quant_formats::q8_1_from_planes;
 
     #[test]

@@ -43,8 +43,8 @@ mod visit;
 
 use super::format::{QK8_1, q8_1_scale_plane};
 use super::formats::q4_k;
-use super::{Gemv, GemvArgs, WARP, begin_kernel, combine_warps, silu_times};
-use crate::builder::{Addr, Cmp, Kernel, KernelBuilder, Reg, RegClass, Space, Special, Ty};
+use super::{Gemv, GemvArgs, WARP, begin_kernel, combine_warps, silu_times, store_output};
+use crate::builder::{Cmp, Kernel, KernelBuilder, Reg, Space, Special, Ty};
 use columns::{ColumnPlan, Half};
 use quant_formats::GgmlType;
 use stage::{StageCopy, StageLayout};
@@ -335,15 +335,8 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
             }
         };
         let col = result_cols[chain.j];
-        let row_ok = b.setp(Cmp::Lt, Ty::U32, row, n);
         let col_ok = b.setp(Cmp::Lt, Ty::U32, col, m);
-        let store = b.reg(RegClass::Pred);
-        b.inst(format!("and.pred {store}, {row_ok}, {col_ok}"));
-        let index = b.mad_lo(Ty::U32, n, col, row);
-        let addr = b.index_addr(y, index, 4);
-        b.predicated(store, false, |b| {
-            b.st(Space::Global, Ty::F32, Addr::reg(addr), total)
-        });
+        store_output(&mut b, y, n, row, col, col_ok, total);
     }
     b.ret();
     b.finish()
