@@ -31,6 +31,8 @@ enum Body {
     Selected,
     /// `Gemv::tensor_core` with this many warps per tile.
     TensorCores { warps: u8 },
+    /// `Gemv::whole_blocks` with this geometry.
+    WholeBlocks { slices: u8, warps: u8, stages: u8 },
 }
 
 /// One parity case: a kernel family member and its runtime dims.
@@ -83,6 +85,8 @@ fn activations(format: GgmlType, x: &[f32], k: usize) -> (Vec<u8>, Vec<Quantized
 fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
     let profile: GpuProfileLite = gpu.profile().lite();
     let (m, k) = (case.m as u32, case.k as u32);
+    let (major, minor) = profile.compute_capability;
+    let target = SmTarget::for_compute_capability(major, minor).expect("sm_80 or newer");
     let fused = |kt: KernelType| match kt {
         KernelType::Gemv(g) if case.gate_up_swiglu => KernelType::Gemv(g.with_gate_up_swiglu()),
         other => other,
@@ -90,12 +94,14 @@ fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
     let kt = match case.body {
         Body::Selected if case.gate_up_swiglu => select_gate_up_swiglu(case.format, m, k, &profile),
         Body::Selected => select_matvec(case.format, m, k, &profile),
-        Body::TensorCores { warps } => {
-            let (major, minor) = profile.compute_capability;
-            let target = SmTarget::for_compute_capability(major, minor).expect("sm_80 or newer");
-            Gemv::tensor_core(case.format, case.m as u8, warps, target)
-                .map(|g| fused(KernelType::Gemv(g)))
-        }
+        Body::TensorCores { warps } => Gemv::tensor_core(case.format, case.m as u8, warps, target)
+            .map(|g| fused(KernelType::Gemv(g))),
+        Body::WholeBlocks {
+            slices,
+            warps,
+            stages,
+        } => Gemv::whole_blocks(case.format, case.m as u8, slices, warps, stages, target)
+            .map(|g| fused(KernelType::Gemv(g))),
     };
     kt.unwrap_or_else(|e| panic!("{case:?}: no kernel: {e}"))
 }
@@ -307,6 +313,65 @@ gemv_parity_tests! {
     gemv_parity_q4_k_tensor_cores_w2 => GgmlType::Q4_K, Body::TensorCores { warps: 2 };
     gemv_parity_q4_k_tensor_cores_w8 => GgmlType::Q4_K, Body::TensorCores { warps: 8 };
     gemv_parity_q5_k_tensor_cores_w4 => GgmlType::Q5_K, Body::TensorCores { warps: 4 };
+    gemv_parity_q4_k_whole_blocks_wb8 =>
+        GgmlType::Q4_K, Body::WholeBlocks { slices: 8, warps: 1, stages: 2 };
+    gemv_parity_q4_k_whole_blocks_wb2 =>
+        GgmlType::Q4_K, Body::WholeBlocks { slices: 2, warps: 2, stages: 3 };
+    gemv_parity_q5_k_whole_blocks_wb4 =>
+        GgmlType::Q5_K, Body::WholeBlocks { slices: 4, warps: 1, stages: 1 };
+}
+
+/// The whole-block body equals the tensor-core body with as many warps as it has slices, bit
+/// for bit, at every M, plain and fused (so the two may serve different M of one format).
+#[test]
+#[ignore = "needs a CUDA device"]
+fn whole_blocks_equal_tensor_cores_bit_for_bit() {
+    let gpu = gpu();
+    let cases = [
+        (GgmlType::Q4_K, 8u8, 1u8, 2u8),
+        (GgmlType::Q4_K, 2, 4, 2),
+        (GgmlType::Q5_K, 4, 2, 2),
+    ];
+    let mut seed = 0x3B_u64;
+    for (format, slices, warps, stages) in cases {
+        for (n, k) in [(4097usize, 7 * 256usize), (33, 16 * 256)] {
+            for m in 1..=8usize {
+                for gate_up_swiglu in [false, true] {
+                    let case = |body| Case {
+                        format,
+                        n,
+                        k,
+                        m,
+                        gate_up_swiglu,
+                        body,
+                    };
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    seed += 1;
+                    let w_dev: Vec<DeviceBytes> = (0..1 + usize::from(gate_up_swiglu))
+                        .map(|_| {
+                            let w = quantized_matrix(&mut rng, format, n, k);
+                            gpu.upload(&w).expect("upload weights")
+                        })
+                        .collect();
+                    let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
+                    let (x_bytes, _) = activations(format, &random_values(&mut rng, m * k), k);
+                    let x = gpu.upload(&x_bytes).expect("upload activations");
+                    let whole = case(Body::WholeBlocks {
+                        slices,
+                        warps,
+                        stages,
+                    });
+                    let tc = case(Body::TensorCores { warps: slices });
+                    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(launch(&gpu, &whole, &weights, &x)),
+                        bits(launch(&gpu, &tc, &weights, &x)),
+                        "{whole:?} differs from the tensor-core body"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The fused kernel equals `swiglu_f32` applied to the two plain gemv outputs bit for bit:

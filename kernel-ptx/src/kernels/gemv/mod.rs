@@ -26,8 +26,10 @@
 
 mod format;
 mod formats;
+mod stage_copy;
 mod staging;
 mod tensor_core;
+mod whole_block;
 
 pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
 use format::{Q8_1_DS_BYTES, QK8_1, q8_1_scale_plane};
@@ -86,9 +88,33 @@ pub struct Gemv {
     staged: bool,
     /// Prefetch the start of the block's rows into L2 before waiting on the previous grid.
     l2_prefetch: bool,
-    /// The tensor-core body (`tensor_core.rs`): 16-row tiles, one mma per sub-block.
-    tensor_cores: bool,
+    body: Body,
     target: SmTarget,
+}
+
+/// Which kernel body computes a variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Body {
+    /// The dp4a (float formats: f32) body of this file.
+    Dp4a,
+    /// `tensor_core/`: 16-row tiles, one mma per sub-block.
+    TensorCores,
+    /// `whole_block.rs`: one lane per row and super-block slice, whole super-blocks per lane,
+    /// `stages` shared-memory stages per warp.
+    WholeBlocks { slices: u8, stages: u8 },
+}
+
+/// What fixes the float arithmetic of an output: two variants of one format with equal
+/// `Arithmetic` give bit-identical columns (batch invariance across bodies and M).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arithmetic {
+    /// The dp4a body with `warps` warps per block (which fix the blocks a thread visits and
+    /// the cross-warp sum).
+    Dp4aThreads { warps: u8 },
+    /// MMQ-order super-block terms chained per slice (super-blocks `s, s + slices, …`), the
+    /// slices added in order: the tensor-core body with `slices` warps and the whole-block
+    /// body with `slices` slices.
+    SuperBlockSlices { slices: u8 },
 }
 
 /// Bytes of its rows one block asks L2 to prefetch before `griddepcontrol.wait`, split evenly
@@ -137,7 +163,7 @@ impl Gemv {
             gate_up_swiglu: false,
             staged: false,
             l2_prefetch: false,
-            tensor_cores: false,
+            body: Body::Dp4a,
             target,
         })
     }
@@ -166,14 +192,76 @@ impl Gemv {
         }
         Gemv::new(format, m, warps, 1, target).map(|g| Gemv {
             rows: TILE_ROWS as u8,
-            tensor_cores: true,
+            body: Body::TensorCores,
             ..g
         })
     }
 
+    /// The whole-block variant (`whole_block.rs`) for a format with an [`MmaFormat`]: each
+    /// lane dots whole super-blocks of one row, `slices` ∈ {1, 2, 4, 8} lanes per row (so
+    /// `32 / slices` rows per warp), `warps` ∈ {1, 2, 4, 8} per block (at most 128 rows),
+    /// `stages` ∈ {1, 2, 3} shared-memory stages per warp, `m` columns (1..=8). Its columns
+    /// are bit-identical to those of [`Gemv::tensor_core`] with `slices` warps.
+    pub fn whole_blocks(
+        format: GgmlType,
+        m: u8,
+        slices: u8,
+        warps: u8,
+        stages: u8,
+        target: SmTarget,
+    ) -> Result<Self, KernelError> {
+        if mma_format_for(format).is_none() {
+            return Err(KernelError::UnsupportedFormat {
+                family: "gemv (whole blocks)",
+                format,
+            });
+        }
+        let invalid = |reason: String| KernelError::InvalidVariant {
+            family: "gemv",
+            reason,
+        };
+        if ![1, 2, 4, 8].contains(&slices) {
+            return Err(invalid(format!("slices = {slices} not in {{1, 2, 4, 8}}")));
+        }
+        if !(1..=3).contains(&stages) {
+            return Err(invalid(format!("stages = {stages} outside 1..=3")));
+        }
+        let rows = u32::from(warps) * WARP / u32::from(slices);
+        if rows > 128 {
+            return Err(invalid(format!(
+                "{warps} warps of {} rows exceed 128 rows per block",
+                WARP / u32::from(slices)
+            )));
+        }
+        let g = Gemv::new(format, m, warps, 1, target)?;
+        let g = Gemv {
+            rows: rows as u8,
+            body: Body::WholeBlocks { slices, stages },
+            ..g
+        };
+        if let Some(reason) = whole_block::unsupported_geometry(&g) {
+            return Err(invalid(reason));
+        }
+        Ok(g)
+    }
+
     /// True for the tensor-core body (see [`Gemv::tensor_core`]).
     pub fn uses_tensor_cores(&self) -> bool {
-        self.tensor_cores
+        self.body == Body::TensorCores
+    }
+
+    /// True for the whole-block body (see [`Gemv::whole_blocks`]).
+    pub fn uses_whole_blocks(&self) -> bool {
+        matches!(self.body, Body::WholeBlocks { .. })
+    }
+
+    /// What fixes this variant's float arithmetic (see [`Arithmetic`]).
+    pub fn arithmetic(&self) -> Arithmetic {
+        match self.body {
+            Body::Dp4a => Arithmetic::Dp4aThreads { warps: self.warps },
+            Body::TensorCores => Arithmetic::SuperBlockSlices { slices: self.warps },
+            Body::WholeBlocks { slices, .. } => Arithmetic::SuperBlockSlices { slices },
+        }
     }
 
     /// The same variant computing `y = silu(W_gate · x) * (W_up · x)` from two weight matrices,
@@ -212,7 +300,7 @@ impl Gemv {
     /// prefetch); unchanged on older targets. A hint: results are bit-identical.
     pub fn l2_prefetched(self) -> Self {
         Gemv {
-            l2_prefetch: self.target.has_bulk_prefetch() && !self.tensor_cores,
+            l2_prefetch: self.target.has_bulk_prefetch() && self.body == Body::Dp4a,
             ..self
         }
     }
@@ -238,7 +326,7 @@ impl Gemv {
     /// The staging tile for this format and geometry, if the format stages its weights.
     fn staging_tile(&self) -> Option<Tile> {
         let imp = self.imp();
-        if !imp.stages_weights() || self.tensor_cores {
+        if !imp.stages_weights() || self.body != Body::Dp4a {
             return None;
         }
         let threads = u32::from(self.warps) * WARP;
@@ -303,8 +391,13 @@ impl Gemv {
 
     /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`; the fused variant is
     /// `gemv_gate_up_swiglu_<format>_…`, a staged one ends in `_st`, an L2-prefetching one in
-    /// `_pf`, a tensor-core one in `_tc`.
+    /// `_pf`, a tensor-core one in `_tc`, a whole-block one in `_wb<slices>x<stages>`.
     pub fn entry_name(&self) -> String {
+        let body = match self.body {
+            Body::Dp4a => String::new(),
+            Body::TensorCores => "_tc".into(),
+            Body::WholeBlocks { slices, stages } => format!("_wb{slices}x{stages}"),
+        };
         format!(
             "gemv_{}{}_m{}_w{}_r{}{}{}{}",
             if self.gate_up_swiglu {
@@ -318,7 +411,7 @@ impl Gemv {
             self.rows,
             if self.staged { "_st" } else { "" },
             if self.l2_prefetch { "_pf" } else { "" },
-            if self.tensor_cores { "_tc" } else { "" }
+            body
         )
     }
 
@@ -371,8 +464,12 @@ pub fn default_geometry(format: GgmlType) -> (u8, u8) {
 }
 
 pub fn build(name: &str, g: &Gemv) -> Kernel {
-    if g.tensor_cores {
-        return tensor_core::build(name, g);
+    match g.body {
+        Body::Dp4a => {}
+        Body::TensorCores => return tensor_core::build(name, g),
+        Body::WholeBlocks { slices, stages } => {
+            return whole_block::build(name, g, u32::from(slices), u32::from(stages));
+        }
     }
     let imp = g.imp();
     let (m, rows, warps) = (usize::from(g.m), u32::from(g.rows), u32::from(g.warps));

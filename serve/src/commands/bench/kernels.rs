@@ -50,14 +50,37 @@ pub struct KernelsArgs {
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     pub device: usize,
-    /// Also time every `warps × rows` geometry of `SWEEP_GEOMETRIES` per format, matrix and M,
-    /// and print the fastest next to the selected one.
-    #[arg(long)]
-    pub sweep: bool,
+    /// Also time the variants of these bodies per format, matrix and M (every body when
+    /// given without a value) and print the fastest next to the selected one: `dp4a` (the
+    /// `SWEEP_GEOMETRIES`, staged and unstaged), `tc` (`SWEEP_TENSOR_CORE_WARPS`), `wb`
+    /// (`SWEEP_WHOLE_BLOCKS`); the last two for formats that have them.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb"])]
+    pub sweep: Vec<SweepBody>,
+}
+
+/// A gemv body `--sweep` can time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SweepBody {
+    Dp4a,
+    Tc,
+    Wb,
 }
 
 /// Warps per 16-row tile tried by `--sweep` for formats with a tensor-core body.
 const SWEEP_TENSOR_CORE_WARPS: [u8; 4] = [1, 2, 4, 8];
+
+/// `(slices, warps, stages)` of the whole-block body tried by `--sweep`.
+const SWEEP_WHOLE_BLOCKS: [(u8, u8, u8); 9] = [
+    (8, 1, 1),
+    (8, 1, 2),
+    (8, 1, 3),
+    (8, 2, 1),
+    (8, 2, 2),
+    (8, 4, 1),
+    (4, 1, 2),
+    (2, 1, 2),
+    (1, 1, 2),
+];
 
 /// `(warps, rows)` per block tried by `--sweep`.
 const SWEEP_GEOMETRIES: [(u8, u8); 12] = [
@@ -197,7 +220,7 @@ pub fn run(args: &KernelsArgs) -> anyhow::Result<()> {
         println!();
         print!("{}", report::summary_table(&rows, copy_bw));
     }
-    if args.sweep {
+    if !args.sweep.is_empty() {
         println!();
         println!("## Geometry sweep");
         println!();
@@ -272,70 +295,81 @@ fn bench_format(
                 twins.push(tc);
             }
             for twin in twins {
-                let label = format!("{label} {}", twin.entry_name());
-                match bench_one(gpu, args, &pool, shape, KernelType::Gemv(twin)) {
-                    Ok(row) if row.outputs_finite => {
-                        eprintln!("{label}: {:.2} µs", row.median_us);
-                        swept.push(row);
-                    }
-                    Ok(_) => fail(format!("{label}: non-finite outputs")),
-                    Err(e) => fail(format!("{label}: {e:#}")),
+                if let Err(e) = time_variant(gpu, args, &pool, shape, twin, &label, swept) {
+                    fail(e);
                 }
             }
-            if !args.sweep {
+            if args.sweep.is_empty() {
                 continue;
             }
-            let target = SmTarget::for_compute_capability(
-                gpu.profile().compute_capability.0,
-                gpu.profile().compute_capability.1,
-            );
-            // (warps, rows) geometries of the dp4a/float body, then (warps, 0) for the
-            // tensor-core body where the format has one.
-            let tensor_core_geometries = SWEEP_TENSOR_CORE_WARPS
-                .iter()
-                .filter(|&&w| {
-                    target.is_some_and(|t| Gemv::tensor_core(format, m as u8, w, t).is_ok())
-                })
-                .map(|&w| (w, 0));
-            for (warps, rows_per_block) in
-                SWEEP_GEOMETRIES.into_iter().chain(tensor_core_geometries)
-            {
-                let label = format!("{label} w{warps} r{rows_per_block}");
-                let kernel = match target
-                    .context("no PTX target for this device")
-                    .and_then(|t| {
-                        Ok(if rows_per_block == 0 {
-                            Gemv::tensor_core(format, m as u8, warps, t)?
-                        } else {
-                            Gemv::new(format, m as u8, warps, rows_per_block, t)?
-                        })
-                    }) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        fail(format!("{label}: {e:#}"));
-                        continue;
-                    }
-                };
-                // Timed unstaged and, where the format and geometry allow, staged.
-                let variants = if kernel.staged().stages_weights() {
-                    vec![kernel, kernel.staged()]
-                } else {
-                    vec![kernel]
-                };
-                for k in variants {
-                    let label = format!("{label} {}", k.entry_name());
-                    match bench_one(gpu, args, &pool, shape, KernelType::Gemv(k)) {
-                        Ok(row) if row.outputs_finite => {
-                            eprintln!("{label}: {:.2} µs", row.median_us);
-                            swept.push(row);
-                        }
-                        Ok(_) => fail(format!("{label}: non-finite outputs")),
-                        Err(e) => fail(format!("{label}: {e:#}")),
-                    }
+            let (major, minor) = gpu.profile().compute_capability;
+            let Some(target) = SmTarget::for_compute_capability(major, minor) else {
+                fail(format!("{label}: no PTX target for this device"));
+                continue;
+            };
+            for variant in sweep_variants(format, m as u8, target, &args.sweep) {
+                if let Err(e) = time_variant(gpu, args, &pool, shape, variant, &label, swept) {
+                    fail(e);
                 }
             }
         }
     }
+}
+
+/// Times `variant` (labelled `label` and its entry name) for the sweep table; `Err` says why
+/// it has no row.
+fn time_variant(
+    gpu: &Gpu,
+    args: &KernelsArgs,
+    pool: &WeightPool,
+    shape: MatrixShape,
+    variant: Gemv,
+    label: &str,
+    swept: &mut Vec<Measurement>,
+) -> Result<(), String> {
+    let label = format!("{label} {}", variant.entry_name());
+    match bench_one(gpu, args, pool, shape, KernelType::Gemv(variant)) {
+        Ok(row) if row.outputs_finite => {
+            eprintln!("{label}: {:.2} µs", row.median_us);
+            swept.push(row);
+            Ok(())
+        }
+        Ok(_) => Err(format!("{label}: non-finite outputs")),
+        Err(e) => Err(format!("{label}: {e:#}")),
+    }
+}
+
+/// The variants `--sweep` times for `format` at `m` columns: every geometry of the chosen
+/// bodies that the format and target admit.
+fn sweep_variants(format: GgmlType, m: u8, target: SmTarget, bodies: &[SweepBody]) -> Vec<Gemv> {
+    let mut out = Vec::new();
+    if bodies.contains(&SweepBody::Dp4a) {
+        for (warps, rows) in SWEEP_GEOMETRIES {
+            if let Ok(g) = Gemv::new(format, m, warps, rows, target) {
+                out.push(g);
+                if g.staged().stages_weights() {
+                    out.push(g.staged());
+                }
+            }
+        }
+    }
+    if bodies.contains(&SweepBody::Tc) {
+        out.extend(
+            SWEEP_TENSOR_CORE_WARPS
+                .iter()
+                .filter_map(|&w| Gemv::tensor_core(format, m, w, target).ok()),
+        );
+    }
+    if bodies.contains(&SweepBody::Wb) {
+        out.extend(
+            SWEEP_WHOLE_BLOCKS
+                .iter()
+                .filter_map(|&(slices, warps, stages)| {
+                    Gemv::whole_blocks(format, m, slices, warps, stages, target).ok()
+                }),
+        );
+    }
+    out
 }
 
 /// The selected kernel with staging toggled (where the format stages) and with the L2
@@ -452,6 +486,36 @@ mod tests {
                     01:15:15 UTC 2023\nGCC version:  gcc version 12.2.0\n";
         assert_eq!(kernel_module_version(text), Some("535.104.05"));
         assert_eq!(kernel_module_version("GCC version: 12\n"), None);
+    }
+
+    #[test]
+    fn sweep_takes_bodies_or_all_and_lists_only_admitted_variants() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: KernelsArgs,
+        }
+        let parse = |extra: &[&str]| {
+            let argv = ["bench"].iter().chain(extra).copied();
+            <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.args.sweep)
+        };
+        assert_eq!(parse(&[]).unwrap(), []);
+        let all = [SweepBody::Dp4a, SweepBody::Tc, SweepBody::Wb];
+        assert_eq!(parse(&["--sweep"]).unwrap(), all);
+        assert_eq!(
+            parse(&["--sweep", "wb,tc"]).unwrap(),
+            [SweepBody::Wb, SweepBody::Tc]
+        );
+        assert!(parse(&["--sweep", "mmq"]).is_err());
+
+        let q6_k = sweep_variants(GgmlType::Q6_K, 1, SmTarget::Sm90, &all);
+        assert!(!q6_k.is_empty());
+        assert!(
+            q6_k.iter()
+                .all(|g| !g.uses_tensor_cores() && !g.uses_whole_blocks())
+        );
+        let q4_k = sweep_variants(GgmlType::Q4_K, 1, SmTarget::Sm90, &[SweepBody::Wb]);
+        assert!(!q4_k.is_empty() && q4_k.iter().all(|g| g.uses_whole_blocks()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Q4_K and Q5_K super-blocks decoded for the tensor-core body (`tensor_core.rs`): thread `t`
-//! of an mma group takes elements `8t .. 8t + 8` of every 32-element sub-block.
+//! Q4_K and Q5_K super-blocks decoded for the tensor-core body (`tensor_core/`), where thread
+//! `t` of an mma group takes elements `8t .. 8t + 8` of every 32-element sub-block, and for the
+//! whole-block body (`whole_block.rs`), where one lane decodes whole sub-blocks.
 //!
 //! `block_q4_K` (144 bytes): `dm = {d, dmin}` at 0, `scales[12]` at 4, `qs[128]` at 16;
 //! `block_q5_K` (176 bytes): the same plus `qh[32]` at 16, `qs` at 48. Sub-block `2j + h`
@@ -77,6 +78,46 @@ impl MmaFormat for AffineK {
                 })
             })
             .collect()
+    }
+
+    fn load_high_bits(&self, b: &mut KernelBuilder, space: Space, w_block: Reg) -> Vec<Reg> {
+        self.qh.map_or_else(Vec::new, |qh| {
+            (0..2i64)
+                .flat_map(|c| b.ld_vec(space, Ty::B32, 4, Addr::reg_off(w_block, qh + 16 * c)))
+                .collect()
+        })
+    }
+
+    /// `qs[32j .. 32j + 32]` as eight words: low nibbles sub-block `2j`, high nibbles `2j + 1`,
+    /// plus (Q5_K) bit `2j + h` of `qh` word `w`'s bytes as 16.
+    fn load_sub_block_pair(
+        &self,
+        b: &mut KernelBuilder,
+        space: Space,
+        w_block: Reg,
+        j: u32,
+        high: &[Reg],
+    ) -> [Vec<Reg>; 2] {
+        let qs: Vec<Reg> = (0..2i64)
+            .flat_map(|c| {
+                let offset = self.qs + 32 * i64::from(j) + 16 * c;
+                b.ld_vec(space, Ty::B32, 4, Addr::reg_off(w_block, offset))
+            })
+            .collect();
+        [0u32, 1].map(|h| {
+            qs.iter()
+                .enumerate()
+                .map(|(w, &word)| {
+                    let low = bits(b, word, 4 * h, NIBBLES);
+                    let Some(&high_word) = high.get(w) else {
+                        return low;
+                    };
+                    let bit = bits(b, high_word, 2 * j + h, ONES);
+                    let bit = b.shl(Ty::U32, bit, 4u32);
+                    b.or(Ty::U32, low, bit)
+                })
+                .collect()
+        })
     }
 
     fn load_factors(&self, b: &mut KernelBuilder, space: Space, w_block: Reg) -> Vec<Reg> {

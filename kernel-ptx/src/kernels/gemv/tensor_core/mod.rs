@@ -43,11 +43,12 @@ mod visit;
 
 use super::format::{QK8_1, q8_1_scale_plane};
 use super::formats::q4_k;
+use super::stage_copy::StageCopy;
 use super::{Gemv, GemvArgs, WARP, begin_kernel, combine_warps, silu_times, store_output};
 use crate::builder::{Cmp, Kernel, KernelBuilder, Reg, Space, Special, Ty};
 use columns::{ColumnPlan, Half};
 use quant_formats::GgmlType;
-use stage::{StageCopy, StageLayout};
+use stage::StageLayout;
 use visit::{FragmentSource, Visit};
 
 /// Weight rows per tile: the mma's M.
@@ -98,6 +99,22 @@ pub trait MmaFormat: Sync {
     /// `8t .. 8t + 4` and `8t + 4 .. 8t + 8` as unsigned bytes below 128 (so they read the same
     /// as s8).
     fn decode_quants(&self, b: &mut KernelBuilder, words: &[Reg]) -> Vec<[Reg; 2]>;
+
+    /// Loads the high-bit words of the whole super-block at `w_block` in `space` for
+    /// [`MmaFormat::load_sub_block_pair`]: Q5_K's eight `qh` words, none for Q4_K.
+    fn load_high_bits(&self, b: &mut KernelBuilder, space: Space, w_block: Reg) -> Vec<Reg>;
+
+    /// Sub-blocks `2j` and `2j + 1` of the whole super-block at `w_block` in `space` (the
+    /// whole-block body's decode): eight words each, word `w` holding elements `4w .. 4w + 4`
+    /// as unsigned bytes below 128.
+    fn load_sub_block_pair(
+        &self,
+        b: &mut KernelBuilder,
+        space: Space,
+        w_block: Reg,
+        j: u32,
+        high: &[Reg],
+    ) -> [Vec<Reg>; 2];
 
     /// Loads the raw words holding the scales, mins and `d`, `dmin` of the super-block at
     /// `w_block` in `space`.
@@ -171,7 +188,15 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let smem = b.shared_array("w_stages", warps * layout.warp_bytes(), 16);
     let smem_base = b.shared_base(&smem);
     let warp_base = b.mad_lo(Ty::U32, warp, layout.warp_bytes(), smem_base);
-    let copy = StageCopy::plan(&mut b, &layout, &weights, lane, row0, n, row_bytes);
+    let copy = StageCopy::plan(
+        &mut b,
+        &layout.copy_shape(),
+        &weights,
+        lane,
+        row0,
+        n,
+        row_bytes,
+    );
 
     // The results this lane finishes, and the rows whose factors it decodes.
     let upper = b.setp(Cmp::Ge, Ty::U32, quad, 2u32);
@@ -272,7 +297,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     for s in 0..ahead {
         let sb_s = b.add(Ty::U32, warp, s * warps);
         let slot = b.add(Ty::U32, warp_base, s * layout.stage_bytes);
-        copy.issue(&mut b, slot, sb_s, blocks_per_row);
+        copy.issue(&mut b, slot, sb_s, row_bytes);
         b.cp_async_commit();
     }
     let sb = b.mov(Ty::U32, warp);
@@ -290,7 +315,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
         let unwrapped = b.sub(Ty::U32, slot_ahead, layout.stages);
         let slot_ahead = b.selp(Ty::U32, unwrapped, slot_ahead, wrapped);
         let ahead_base = b.mad_lo(Ty::U32, slot_ahead, layout.stage_bytes, warp_base);
-        copy.issue(&mut b, ahead_base, sb_ahead, blocks_per_row);
+        copy.issue(&mut b, ahead_base, sb_ahead, row_bytes);
         b.cp_async_commit();
         let activations = visit.load_activations(&mut b, sb);
         b.cp_async_wait(ahead);
