@@ -1,8 +1,8 @@
 //! The whole-block gemv (`Gemv::whole_blocks`) on the CPU PTX emulator (`emu`) against
 //! quant-formats' `vec_dot_row`, and bit for bit against the tensor-core body with as many
 //! warps as it has slices: ragged row counts (a partial warp), super-block counts that leave
-//! slices idle or a step partial, every slice count, one to three stages, M = 1..8 and the
-//! fused gate/up/SwiGLU variant.
+//! slices idle or a step partial, every slice count, one to three stages, M = 1..8, the
+//! fused gate/up/SwiGLU variant, and persistent launches (fewer blocks than row groups).
 
 mod emu;
 
@@ -31,11 +31,23 @@ fn whole_block_gemv_matches_vec_dot_and_the_tensor_cores_bit_for_bit() {
     let (n, k) = (21usize, 5 * 256);
     for format in FORMATS {
         let w = quantized_matrix(format, 41, n, k);
-        for (slices, warps, stages) in [(1u8, 1u8, 2u8), (2, 2, 1), (4, 1, 3), (8, 2, 2)] {
+        for (slices, warps, stages) in [
+            (1u8, 1u8, 2u8),
+            (2, 2, 1),
+            (4, 1, 3),
+            (8, 1, 2),
+            (8, 2, 2),
+            (8, 8, 1),
+        ] {
             for m in [1usize, 2, 3, 8] {
                 let (x, acts) = gemv_activations(format, &nonzero(42, m * k), k);
-                let g = Gemv::whole_blocks(format, m as u8, slices, warps, stages, SmTarget::Sm90)
-                    .unwrap();
+                let Ok(g) =
+                    Gemv::whole_blocks(format, m as u8, slices, warps, stages, SmTarget::Sm90)
+                else {
+                    // Eight warps' Q5_K stages and the fold of many columns exceed 48 KiB.
+                    assert_eq!((format, warps), (GgmlType::Q5_K, 8), "m = {m}");
+                    continue;
+                };
                 assert!(g.uses_whole_blocks());
                 let kt = KernelType::Gemv(g);
                 let y = run_gemv(&kt, &[&w], &x, n, k, m);
@@ -52,6 +64,10 @@ fn whole_block_gemv_matches_vec_dot_and_the_tensor_cores_bit_for_bit() {
                         );
                     }
                 }
+                // Persistent: two blocks loop over every row group.
+                let looped = KernelType::Gemv(g.persistent(1, 2).unwrap());
+                let y_looped = run_gemv(&looped, &[&w], &x, n, k, m);
+                assert_eq!(bits(&y), bits(&y_looped), "{}", looped.entry_name());
                 let Ok(tc) = Gemv::tensor_core(format, m as u8, slices, SmTarget::Sm90) else {
                     // Two-matrix Q5_K stages for eight warps exceed the tensor-core body's
                     // shared memory.
@@ -78,8 +94,8 @@ fn whole_block_gate_up_swiglu_matches_the_tensor_cores_bit_for_bit() {
         let gate = quantized_matrix(format, 51, n, k);
         let up = quantized_matrix(format, 52, n, k);
         let (x, acts) = gemv_activations(format, &nonzero(53, m * k), k);
-        let g = Gemv::whole_blocks(format, m as u8, 4, 1, 2, SmTarget::Sm90).unwrap();
-        let kt = KernelType::Gemv(g.with_gate_up_swiglu());
+        let g = Gemv::whole_blocks(format, m as u8, 4, 2, 2, SmTarget::Sm90).unwrap();
+        let kt = KernelType::Gemv(g.persistent(1, 1).unwrap().with_gate_up_swiglu());
         let y = run_gemv(&kt, &[&gate, &up], &x, n, k, m);
         for (j, act) in acts.iter().enumerate() {
             let gate_dots = reference(format, &gate, n, act);
@@ -115,13 +131,31 @@ fn whole_block_variants_check_their_geometry() {
     assert!(new(GgmlType::Q6_K, 8, 1, 2).is_err());
     assert!(new(GgmlType::Q4_K, 3, 1, 2).is_err());
     assert!(new(GgmlType::Q4_K, 8, 1, 4).is_err());
-    // One slice: 32 rows per warp, so at most four warps (128 rows).
-    assert!(new(GgmlType::Q4_K, 1, 4, 1).is_ok());
-    assert!(new(GgmlType::Q4_K, 1, 8, 1).is_err());
+    // At most one warp per slice.
+    assert!(new(GgmlType::Q4_K, 2, 2, 1).is_ok());
+    assert!(new(GgmlType::Q4_K, 2, 4, 1).is_err());
     // Eight warps of two 4.5 KiB stages exceed 48 KiB.
     assert!(new(GgmlType::Q4_K, 8, 8, 2).is_err());
+    assert_eq!(new(GgmlType::Q4_K, 8, 8, 1).unwrap().rows(), 32);
     let g = new(GgmlType::Q4_K, 8, 2, 2).unwrap();
     assert_eq!(g.rows(), 8);
     assert!(!g.l2_prefetched().prefetches_l2() && !g.staged().stages_weights());
     assert_eq!(g.entry_name(), "gemv_q4_k_m1_w2_r8_wb8x2");
+    let p = g.persistent(132, 12).unwrap();
+    assert_eq!(p.entry_name(), "gemv_q4_k_m1_w2_r8_wb8x2_b12");
+    assert!(g.persistent(0, 12).is_err() && g.persistent(132, 33).is_err());
+    let dims = |n| kernel_ptx::LaunchDims {
+        n,
+        k: 4096,
+        m: 1,
+        rows: 0,
+    };
+    let grid = |g: Gemv, n| KernelType::Gemv(g).launch(&dims(n)).unwrap().grid[0];
+    assert_eq!(
+        (grid(g, 14336), grid(p, 14336), grid(p, 800)),
+        (1792, 1584, 100)
+    );
+    // Other bodies ignore it.
+    let tc = Gemv::tensor_core(GgmlType::Q4_K, 1, 8, SmTarget::Sm90).unwrap();
+    assert_eq!(tc.persistent(132, 4).unwrap(), tc);
 }

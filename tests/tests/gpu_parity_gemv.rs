@@ -31,8 +31,13 @@ enum Body {
     Selected,
     /// `Gemv::tensor_core` with this many warps per tile.
     TensorCores { warps: u8 },
-    /// `Gemv::whole_blocks` with this geometry.
-    WholeBlocks { slices: u8, warps: u8, stages: u8 },
+    /// `Gemv::whole_blocks` with this geometry, persistent with `blocks_per_sm` unless 0.
+    WholeBlocks {
+        slices: u8,
+        warps: u8,
+        stages: u8,
+        blocks_per_sm: u8,
+    },
 }
 
 /// One parity case: a kernel family member and its runtime dims.
@@ -100,7 +105,12 @@ fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
             slices,
             warps,
             stages,
+            blocks_per_sm,
         } => Gemv::whole_blocks(case.format, case.m as u8, slices, warps, stages, target)
+            .and_then(|g| match blocks_per_sm {
+                0 => Ok(g),
+                b => g.persistent(profile.sm_count, b),
+            })
             .map(|g| fused(KernelType::Gemv(g))),
     };
     kt.unwrap_or_else(|e| panic!("{case:?}: no kernel: {e}"))
@@ -314,11 +324,13 @@ gemv_parity_tests! {
     gemv_parity_q4_k_tensor_cores_w8 => GgmlType::Q4_K, Body::TensorCores { warps: 8 };
     gemv_parity_q5_k_tensor_cores_w4 => GgmlType::Q5_K, Body::TensorCores { warps: 4 };
     gemv_parity_q4_k_whole_blocks_wb8 =>
-        GgmlType::Q4_K, Body::WholeBlocks { slices: 8, warps: 1, stages: 2 };
+        GgmlType::Q4_K, Body::WholeBlocks { slices: 8, warps: 1, stages: 2, blocks_per_sm: 0 };
+    gemv_parity_q4_k_whole_blocks_wb8_persistent =>
+        GgmlType::Q4_K, Body::WholeBlocks { slices: 8, warps: 4, stages: 2, blocks_per_sm: 1 };
     gemv_parity_q4_k_whole_blocks_wb2 =>
-        GgmlType::Q4_K, Body::WholeBlocks { slices: 2, warps: 2, stages: 3 };
+        GgmlType::Q4_K, Body::WholeBlocks { slices: 2, warps: 2, stages: 3, blocks_per_sm: 0 };
     gemv_parity_q5_k_whole_blocks_wb4 =>
-        GgmlType::Q5_K, Body::WholeBlocks { slices: 4, warps: 1, stages: 1 };
+        GgmlType::Q5_K, Body::WholeBlocks { slices: 4, warps: 1, stages: 1, blocks_per_sm: 2 };
 }
 
 /// The whole-block body equals the tensor-core body with as many warps as it has slices, bit
@@ -327,13 +339,16 @@ gemv_parity_tests! {
 #[ignore = "needs a CUDA device"]
 fn whole_blocks_equal_tensor_cores_bit_for_bit() {
     let gpu = gpu();
+    // (format, slices, warps, stages, blocks per SM): one block per SM leaves each block
+    // many row groups at n = 4097.
     let cases = [
-        (GgmlType::Q4_K, 8u8, 1u8, 2u8),
-        (GgmlType::Q4_K, 2, 4, 2),
-        (GgmlType::Q5_K, 4, 2, 2),
+        (GgmlType::Q4_K, 8u8, 1u8, 2u8, 0u8),
+        (GgmlType::Q4_K, 8, 4, 2, 1),
+        (GgmlType::Q4_K, 8, 8, 1, 0),
+        (GgmlType::Q5_K, 4, 2, 2, 1),
     ];
     let mut seed = 0x3B_u64;
-    for (format, slices, warps, stages) in cases {
+    for (format, slices, warps, stages, blocks_per_sm) in cases {
         for (n, k) in [(4097usize, 7 * 256usize), (33, 16 * 256)] {
             for m in 1..=8usize {
                 for gate_up_swiglu in [false, true] {
@@ -360,6 +375,7 @@ fn whole_blocks_equal_tensor_cores_bit_for_bit() {
                         slices,
                         warps,
                         stages,
+                        blocks_per_sm,
                     });
                     let tc = case(Body::TensorCores { warps: slices });
                     let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();

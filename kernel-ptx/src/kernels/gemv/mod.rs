@@ -100,8 +100,21 @@ enum Body {
     /// `tensor_core/`: 16-row tiles, one mma per sub-block.
     TensorCores,
     /// `whole_block.rs`: one lane per row and super-block slice, whole super-blocks per lane,
-    /// `stages` shared-memory stages per warp.
-    WholeBlocks { slices: u8, stages: u8 },
+    /// `stages` shared-memory stages per warp; with a `residency`, only as many blocks as fit
+    /// the device at once, each looping over row groups.
+    WholeBlocks {
+        slices: u8,
+        stages: u8,
+        residency: Option<Residency>,
+    },
+}
+
+/// How many blocks of a persistent variant run at once: `blocks_per_sm` (also the register
+/// budget ptxas is given, `.minnctapersm`) on each of `sm_count` multiprocessors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Residency {
+    sm_count: u16,
+    blocks_per_sm: u8,
 }
 
 /// What fixes the float arithmetic of an output: two variants of one format with equal
@@ -198,10 +211,11 @@ impl Gemv {
     }
 
     /// The whole-block variant (`whole_block.rs`) for a format with an [`MmaFormat`]: each
-    /// lane dots whole super-blocks of one row, `slices` ∈ {1, 2, 4, 8} lanes per row (so
-    /// `32 / slices` rows per warp), `warps` ∈ {1, 2, 4, 8} per block (at most 128 rows),
-    /// `stages` ∈ {1, 2, 3} shared-memory stages per warp, `m` columns (1..=8). Its columns
-    /// are bit-identical to those of [`Gemv::tensor_core`] with `slices` warps.
+    /// lane dots whole super-blocks of one row; `slices` ∈ {1, 2, 4, 8} slices of each row's
+    /// super-blocks are spread over `warps` ∈ {1, 2, 4, 8} warps (at most `slices`) and
+    /// `slices / warps` lanes, so a block has `32 * warps / slices` rows; `stages` ∈ {1, 2, 3}
+    /// shared-memory stages per warp, `m` columns (1..=8). Its columns are bit-identical to
+    /// those of [`Gemv::tensor_core`] with `slices` warps.
     pub fn whole_blocks(
         format: GgmlType,
         m: u8,
@@ -226,23 +240,57 @@ impl Gemv {
         if !(1..=3).contains(&stages) {
             return Err(invalid(format!("stages = {stages} outside 1..=3")));
         }
-        let rows = u32::from(warps) * WARP / u32::from(slices);
-        if rows > 128 {
-            return Err(invalid(format!(
-                "{warps} warps of {} rows exceed 128 rows per block",
-                WARP / u32::from(slices)
-            )));
+        if warps > slices {
+            return Err(invalid(format!("{warps} warps for {slices} slices")));
         }
+        let rows = u32::from(warps) * WARP / u32::from(slices);
         let g = Gemv::new(format, m, warps, 1, target)?;
         let g = Gemv {
             rows: rows as u8,
-            body: Body::WholeBlocks { slices, stages },
+            body: Body::WholeBlocks {
+                slices,
+                stages,
+                residency: None,
+            },
             ..g
         };
         if let Some(reason) = whole_block::unsupported_geometry(&g) {
             return Err(invalid(reason));
         }
         Ok(g)
+    }
+
+    /// The same whole-block variant launched persistently: at most `blocks_per_sm` (1..=32)
+    /// blocks on each of `sm_count` multiprocessors, each looping over row groups with its
+    /// copies in flight across them, and ptxas held to the registers that let
+    /// `blocks_per_sm` blocks fit. Results are bit-identical; other bodies are unchanged.
+    pub fn persistent(self, sm_count: u32, blocks_per_sm: u8) -> Result<Self, KernelError> {
+        let Body::WholeBlocks { slices, stages, .. } = self.body else {
+            return Ok(self);
+        };
+        let sm_count = match u16::try_from(sm_count) {
+            Ok(s) if s > 0 && (1..=32).contains(&blocks_per_sm) => s,
+            _ => {
+                return Err(KernelError::InvalidVariant {
+                    family: "gemv",
+                    reason: format!(
+                        "persistent launch on {sm_count} SMs × {blocks_per_sm} blocks: need \
+                         1..=65535 SMs and 1..=32 blocks per SM"
+                    ),
+                });
+            }
+        };
+        Ok(Gemv {
+            body: Body::WholeBlocks {
+                slices,
+                stages,
+                residency: Some(Residency {
+                    sm_count,
+                    blocks_per_sm,
+                }),
+            },
+            ..self
+        })
     }
 
     /// True for the tensor-core body (see [`Gemv::tensor_core`]).
@@ -396,7 +444,14 @@ impl Gemv {
         let body = match self.body {
             Body::Dp4a => String::new(),
             Body::TensorCores => "_tc".into(),
-            Body::WholeBlocks { slices, stages } => format!("_wb{slices}x{stages}"),
+            Body::WholeBlocks {
+                slices,
+                stages,
+                residency,
+            } => match residency {
+                None => format!("_wb{slices}x{stages}"),
+                Some(r) => format!("_wb{slices}x{stages}_b{}", r.blocks_per_sm),
+            },
         };
         format!(
             "gemv_{}{}_m{}_w{}_r{}{}{}{}",
@@ -442,8 +497,15 @@ impl Gemv {
         if u64::from(dims.n) * u64::from(dims.m) > u64::from(u32::MAX) {
             return Err("n*m overflows u32".into());
         }
+        let groups = div_ceil(dims.n, u32::from(self.rows));
+        let grid = match self.body {
+            Body::WholeBlocks {
+                residency: Some(r), ..
+            } => groups.min(u32::from(r.sm_count) * u32::from(r.blocks_per_sm)),
+            _ => groups,
+        };
         Ok(LaunchGeometry {
-            grid: [div_ceil(dims.n, u32::from(self.rows)), 1, 1],
+            grid: [grid, 1, 1],
             block: [u32::from(self.warps) * WARP, 1, 1],
             dynamic_shared_bytes: 0,
         })
@@ -467,8 +529,12 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     match g.body {
         Body::Dp4a => {}
         Body::TensorCores => return tensor_core::build(name, g),
-        Body::WholeBlocks { slices, stages } => {
-            return whole_block::build(name, g, u32::from(slices), u32::from(stages));
+        Body::WholeBlocks {
+            slices,
+            stages,
+            residency,
+        } => {
+            return whole_block::build(name, g, u32::from(slices), u32::from(stages), residency);
         }
     }
     let imp = g.imp();

@@ -43,17 +43,27 @@ impl CopyShape {
     }
 }
 
-/// One lane's chunks of a step, with their addresses less the step's offset.
+/// One lane's chunks of a step: where each comes from relative to the rows' start, and where
+/// it lands.
 pub struct StageCopy {
-    /// Per chunk: the global address of its bytes in step 0 (u64).
-    sources: Vec<Reg>,
-    /// Where each chunk lands inside a stage.
+    chunks: Vec<Chunk>,
+    /// Where the chunks land inside a stage.
     offsets: StageOffsets,
-    /// Per chunk: its byte offset inside the row in step 0 (u32).
-    columns: Vec<Reg>,
-    /// Per chunk: whether the lane has it (only the last may be partial).
-    present: Vec<Option<Reg>>,
+    weights: Vec<Reg>,
+    last_row: Reg,
     step_bytes: u32,
+}
+
+/// One chunk of a lane.
+struct Chunk {
+    /// Its row among the step's rows of its matrix (u32).
+    row: Reg,
+    /// Its byte offset inside the row in step 0 (u32).
+    column: Reg,
+    /// True when it belongs to the second matrix (two matrices only).
+    second_matrix: Option<Reg>,
+    /// Whether the lane has it (only the last may be partial).
+    present: Option<Reg>,
 }
 
 /// Where a lane's chunks land inside a stage.
@@ -66,76 +76,76 @@ enum StageOffsets {
 }
 
 impl StageCopy {
-    /// The chunks of lane `lane` for the rows starting at `row0` of `weights` (u64 bases).
+    /// The chunks of lane `lane` for steps of `shape` over `weights` (u64 bases, `[n, k]`
+    /// rows of `row_bytes`; rows past `n` copy row `n - 1`).
     pub fn plan(
         b: &mut KernelBuilder,
         shape: &CopyShape,
         weights: &[Reg],
         lane: Reg,
-        row0: Reg,
         n: Reg,
-        row_bytes: Reg,
     ) -> Self {
+        assert!(matches!(weights.len(), 1 | 2), "one or two weight matrices");
         let total = shape.chunks();
         let per_matrix = shape.rows * shape.row_chunks;
-        let last_row = b.sub(Ty::U32, n, 1u32);
         let packed = shape.stride == shape.step_bytes();
         let mut copy = StageCopy {
-            sources: Vec::new(),
+            chunks: Vec::new(),
             offsets: if packed {
                 StageOffsets::Packed(b.mul(Ty::U32, lane, CHUNK))
             } else {
                 StageOffsets::Padded(Vec::new())
             },
-            columns: Vec::new(),
-            present: Vec::new(),
+            weights: weights.to_vec(),
+            last_row: b.sub(Ty::U32, n, 1u32),
             step_bytes: shape.step_bytes(),
         };
         for i in 0..total.div_ceil(32) {
             let chunk = b.add(Ty::U32, lane, 32 * i);
-            copy.present
-                .push((32 * (i + 1) > total).then(|| b.setp(Cmp::Lt, Ty::U32, chunk, total)));
+            let present = (32 * (i + 1) > total).then(|| b.setp(Cmp::Lt, Ty::U32, chunk, total));
             let chunk = b.min(Ty::U32, chunk, total - 1);
             let matrix = b.div(Ty::U32, chunk, per_matrix);
             let in_matrix = b.rem(Ty::U32, chunk, per_matrix);
             let row = b.div(Ty::U32, in_matrix, shape.row_chunks);
             let column = b.rem(Ty::U32, in_matrix, shape.row_chunks);
-            let w = match weights {
-                [w] => *w,
-                [gate, up] => {
-                    let is_up = b.setp(Cmp::Eq, Ty::U32, matrix, 1u32);
-                    b.selp(Ty::U64, *up, *gate, is_up)
-                }
-                _ => unreachable!("one or two weight matrices"),
-            };
-            let global_row = b.add(Ty::U32, row0, row);
-            let global_row = b.min(Ty::U32, global_row, last_row);
-            let row_start = b.mad_wide(Ty::U32, global_row, row_bytes, w);
-            let column_bytes = b.mul(Ty::U32, column, CHUNK);
-            copy.sources.push(b.add_offset(row_start, column_bytes));
+            let column = b.mul(Ty::U32, column, CHUNK);
             if let StageOffsets::Padded(offsets) = &mut copy.offsets {
                 let stage_row = b.mad_lo(Ty::U32, matrix, shape.rows, row);
-                offsets.push(b.mad_lo(Ty::U32, stage_row, shape.stride, column_bytes));
+                offsets.push(b.mad_lo(Ty::U32, stage_row, shape.stride, column));
             }
-            copy.columns.push(column_bytes);
+            copy.chunks.push(Chunk {
+                row,
+                column,
+                second_matrix: (weights.len() == 2).then(|| b.setp(Cmp::Eq, Ty::U32, matrix, 1u32)),
+                present,
+            });
         }
         copy
     }
 
-    /// Copies step `step` of the rows into the stage at shared `stage_base`, every chunk that
-    /// lies inside its row (`row_bytes` long); no group is committed here.
-    pub fn issue(&self, b: &mut KernelBuilder, stage_base: Reg, step: Reg, row_bytes: Reg) {
+    /// Copies step `step` of the rows starting at row `row0` into the stage at shared
+    /// `stage_base`: every chunk that lies inside its row (`row_bytes` long), so a step past
+    /// the rows' end copies nothing; no group is committed here.
+    pub fn issue(
+        &self,
+        b: &mut KernelBuilder,
+        stage_base: Reg,
+        row0: Reg,
+        step: Reg,
+        row_bytes: Reg,
+    ) {
         let step_offset = b.mul(Ty::U32, step, self.step_bytes);
-        for (i, ((&source, &column), present)) in self
-            .sources
-            .iter()
-            .zip(&self.columns)
-            .zip(&self.present)
-            .enumerate()
-        {
-            let in_row = b.add(Ty::U32, step_offset, column);
-            let in_row = b.setp(Cmp::Lt, Ty::U32, in_row, row_bytes);
-            let src = b.add_offset(source, step_offset);
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            let in_row = b.add(Ty::U32, step_offset, chunk.column);
+            let go = b.setp(Cmp::Lt, Ty::U32, in_row, row_bytes);
+            let row = b.add(Ty::U32, row0, chunk.row);
+            let row = b.min(Ty::U32, row, self.last_row);
+            let w = match chunk.second_matrix {
+                Some(up) => b.selp(Ty::U64, self.weights[1], self.weights[0], up),
+                None => self.weights[0],
+            };
+            let row_start = b.mad_wide(Ty::U32, row, row_bytes, w);
+            let src = b.add_offset(row_start, in_row);
             let dst = match &self.offsets {
                 StageOffsets::Packed(lane_bytes) => {
                     let dst = b.add(Ty::U32, stage_base, *lane_bytes);
@@ -143,13 +153,13 @@ impl StageCopy {
                 }
                 StageOffsets::Padded(offsets) => b.add(Ty::U32, stage_base, offsets[i]),
             };
-            let go = match present {
+            let go = match chunk.present {
                 Some(p) => {
-                    let go = b.reg(RegClass::Pred);
-                    b.inst(format!("and.pred {go}, {in_row}, {p}"));
-                    go
+                    let both = b.reg(RegClass::Pred);
+                    b.inst(format!("and.pred {both}, {go}, {p}"));
+                    both
                 }
-                None => in_row,
+                None => go,
             };
             b.predicated(go, false, |b| b.cp_async_16(dst, src));
         }

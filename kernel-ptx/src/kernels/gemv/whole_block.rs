@@ -28,7 +28,7 @@
 use super::format::{Q8_1_DS_BYTES, QK8_1, ds_d, q8_1_scale_plane};
 use super::stage_copy::{CHUNK, CopyShape, StageCopy};
 use super::tensor_core::{MmaFormat, RowFactors, mma_format_for};
-use super::{Gemv, GemvArgs, WARP, begin_kernel, silu_times, store_output};
+use super::{Gemv, GemvArgs, Residency, WARP, begin_kernel, silu_times, store_output};
 use crate::builder::{
     Addr, Cmp, Kernel, KernelBuilder, Operand, Reg, Round, Shfl, Space, Special, Ty,
 };
@@ -39,43 +39,62 @@ const ONES: u32 = 0x0101_0101;
 /// Words of one sub-block's quants (32 bytes).
 const SUB_WORDS: usize = 8;
 
-/// The copy of one step of a warp: `32 / slices` rows of `slices` super-blocks.
-fn copy_shape(imp: &dyn MmaFormat, slices: u32, matrices: u32) -> CopyShape {
-    let row_bytes = slices * imp.block_bytes();
+/// The copy of one step of a warp: `32 / lane_slices` rows of `lane_slices` super-blocks.
+fn copy_shape(imp: &dyn MmaFormat, lane_slices: u32, matrices: u32) -> CopyShape {
+    let row_bytes = lane_slices * imp.block_bytes();
     CopyShape {
-        rows: WARP / slices,
+        rows: WARP / lane_slices,
         row_chunks: row_bytes / CHUNK,
         stride: row_bytes,
         matrices,
     }
 }
 
+/// Bytes of the cross-warp fold: f32 `[matrix][column][slice][row]` (none for one warp).
+fn fold_bytes(g: &Gemv, slices: u32, matrices: u32) -> u32 {
+    if g.warps() == 1 {
+        0
+    } else {
+        matrices * u32::from(g.m()) * slices * u32::from(g.rows()) * 4
+    }
+}
+
 /// Why `g`'s stages do not fit the static shared memory, if so.
 pub(super) fn unsupported_geometry(g: &Gemv) -> Option<String> {
-    let super::Body::WholeBlocks { slices, stages } = g.body else {
+    let super::Body::WholeBlocks { slices, stages, .. } = g.body else {
         return None;
     };
     let imp = mma_format_for(g.format())?;
     let matrices = if g.is_gate_up_swiglu() { 2 } else { 1 };
-    let stage = copy_shape(imp, u32::from(slices), matrices).stage_bytes();
-    let bytes = u32::from(g.warps()) * u32::from(stages) * stage;
+    let (slices, warps) = (u32::from(slices), u32::from(g.warps()));
+    let stage = copy_shape(imp, slices / warps, matrices).stage_bytes();
+    let bytes = warps * u32::from(stages) * stage + fold_bytes(g, slices, matrices);
     (bytes > SHARED_BYTES).then(|| {
         format!(
-            "{}: {} warps × {stages} stages of {stage} bytes exceed {SHARED_BYTES} bytes of shared \
-             memory",
+            "{}: {warps} warps × {stages} stages of {stage} bytes and the fold exceed \
+             {SHARED_BYTES} bytes of shared memory",
             g.format(),
-            g.warps()
         )
     })
 }
 
-pub(super) fn build(name: &str, g: &Gemv, slices: u32, stages: u32) -> Kernel {
+pub(super) fn build(
+    name: &str,
+    g: &Gemv,
+    slices: u32,
+    stages: u32,
+    residency: Option<Residency>,
+) -> Kernel {
     let imp = mma_format_for(g.format()).expect("Gemv::whole_blocks admits only MMA formats");
     let (m, warps) = (u32::from(g.m()), u32::from(g.warps()));
     let (qk, block_bytes) = (imp.qk(), imp.block_bytes());
-    let rows_per_warp = WARP / slices;
+    let lane_slices = slices / warps;
+    let rows_per_block = u32::from(g.rows());
 
     let (mut b, args) = begin_kernel(name, g, warps * WARP);
+    if let Some(r) = residency {
+        b.min_blocks_per_sm(u32::from(r.blocks_per_sm));
+    }
     let GemvArgs {
         weights,
         x,
@@ -83,27 +102,37 @@ pub(super) fn build(name: &str, g: &Gemv, slices: u32, stages: u32) -> Kernel {
         n,
         k,
     } = args;
-    let shape = copy_shape(imp, slices, weights.len() as u32);
+    let matrices = weights.len() as u32;
+    let shape = copy_shape(imp, lane_slices, matrices);
     let stage_bytes = shape.stage_bytes();
 
     let tid = b.mov(Ty::U32, Special::TidX);
     let ctaid = b.mov(Ty::U32, Special::CtaidX);
+    let nctaid = b.mov(Ty::U32, Special::NctaidX);
     let lane = b.and(Ty::U32, tid, WARP - 1);
     let warp = b.shr(Ty::U32, tid, WARP.trailing_zeros());
-    let slice = b.and(Ty::U32, lane, slices - 1);
-    let lane_row = b.shr(Ty::U32, lane, slices.trailing_zeros());
-    let block_row0 = b.mul(Ty::U32, ctaid, u32::from(g.rows()));
-    let warp_row0 = b.mad_lo(Ty::U32, warp, rows_per_warp, block_row0);
-    let my_row = b.add(Ty::U32, warp_row0, lane_row);
+    let lane_slice = b.and(Ty::U32, lane, lane_slices - 1);
+    let lane_row = b.shr(Ty::U32, lane, lane_slices.trailing_zeros());
+    let slice = b.mad_lo(Ty::U32, warp, lane_slices, lane_slice);
+    let groups = b.add(Ty::U32, n, rows_per_block - 1);
+    let groups = b.div(Ty::U32, groups, rows_per_block);
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
     let steps = b.add(Ty::U32, blocks_per_row, slices - 1);
     let steps = b.shr(Ty::U32, steps, slices.trailing_zeros());
 
     let smem = b.shared_array("w_stages", warps * stages * stage_bytes, 16);
+    let fold = (warps > 1).then(|| {
+        let array = b.shared_array("fold", fold_bytes(g, slices, matrices), 16);
+        WarpFold {
+            base: b.shared_base(&array),
+            slices,
+            rows: rows_per_block,
+        }
+    });
     let smem_base = b.shared_base(&smem);
     let warp_base = b.mad_lo(Ty::U32, warp, stages * stage_bytes, smem_base);
-    let copy = StageCopy::plan(&mut b, &shape, &weights, lane, warp_row0, n, row_bytes);
+    let copy = StageCopy::plan(&mut b, &shape, &weights, lane, n);
     // The lane's block inside a stage, per matrix.
     let lane_block = b.mul(Ty::U32, lane, block_bytes);
     let block_offsets: Vec<Reg> = (0..weights.len() as u32)
@@ -135,39 +164,49 @@ pub(super) fn build(name: &str, g: &Gemv, slices: u32, stages: u32) -> Kernel {
     b.griddep_wait();
     b.griddep_launch_dependents();
 
-    // Step t reads stage t % stages; the copies of steps t + 1 .. t + stages - 1 are in flight
-    // meanwhile. Each iteration first lets every lane finish reading the stage it is about to
-    // refill (step t - 1's), issues step t + stages - 1's copies (nothing past the rows' end;
-    // the group is committed anyway so the wait count holds), waits for step t's group and
-    // syncs the warp so all lanes' copies are visible.
+    // The block takes row groups ctaid, ctaid + nctaid, …; the warp's items are the steps of
+    // its rows of each group in turn, read from stage (item % stages) while the copies of
+    // the next `stages - 1` items are in flight, across group boundaries. Each iteration
+    // first lets every lane finish reading the stage it is about to refill, issues the copy
+    // of the item `stages - 1` ahead (nothing past the last group; the group is committed
+    // anyway so the wait count holds), waits for this item's copies and syncs the warp so
+    // all lanes' copies are visible.
     let ahead = stages - 1;
+    let issue_cursor = Cursor::start(&mut b, ctaid);
+    let issue = |b: &mut KernelBuilder, cursor: &Cursor, slot_base: Reg| {
+        // The warp's part of step t is copy step `warps t + warp` (`lane_slices` blocks
+        // each); past the last group, a step past the rows' end, which copies nothing.
+        let row0 = b.mul(Ty::U32, cursor.group, rows_per_block);
+        let past = b.setp(Cmp::Ge, Ty::U32, cursor.group, groups);
+        let step = b.selp(Ty::U32, steps, cursor.step, past);
+        let step = b.mad_lo(Ty::U32, step, warps, warp);
+        copy.issue(b, slot_base, row0, step, row_bytes);
+        b.cp_async_commit();
+        cursor.advance(b, steps, nctaid);
+    };
     for s in 0..ahead {
         let slot = b.add(Ty::U32, warp_base, s * stage_bytes);
-        let step = b.mov(Ty::U32, s);
-        copy.issue(&mut b, slot, step, row_bytes);
-        b.cp_async_commit();
+        issue(&mut b, &issue_cursor, slot);
     }
-    let step = b.mov(Ty::U32, 0u32);
+    let cursor = Cursor::start(&mut b, ctaid);
     let slot = b.mov(Ty::U32, 0u32);
-    let done = b.label("steps_done");
-    let top = b.label("step");
-    let nothing = b.setp(Cmp::Ge, Ty::U32, step, steps);
+    let done = b.label("items_done");
+    let top = b.label("item");
+    let nothing = b.setp(Cmp::Ge, Ty::U32, cursor.group, groups);
     b.bra_if(nothing, false, &done);
     b.place(&top);
     {
         b.bar_warp_sync();
-        let step_ahead = b.add(Ty::U32, step, ahead);
         let slot_ahead = b.add(Ty::U32, slot, ahead);
         let wrapped = b.setp(Cmp::Ge, Ty::U32, slot_ahead, stages);
         let unwrapped = b.sub(Ty::U32, slot_ahead, stages);
         let slot_ahead = b.selp(Ty::U32, unwrapped, slot_ahead, wrapped);
         let ahead_base = b.mad_lo(Ty::U32, slot_ahead, stage_bytes, warp_base);
-        copy.issue(&mut b, ahead_base, step_ahead, row_bytes);
-        b.cp_async_commit();
+        issue(&mut b, &issue_cursor, ahead_base);
         b.cp_async_wait(ahead);
         b.bar_warp_sync();
 
-        let sb = b.mad_lo(Ty::U32, step, slices, slice);
+        let sb = b.mad_lo(Ty::U32, cursor.step, slices, slice);
         let past_end = b.setp(Cmp::Ge, Ty::U32, sb, blocks_per_row);
         let skip = b.label("no_block");
         b.bra_if(past_end, false, &skip);
@@ -179,19 +218,77 @@ pub(super) fn build(name: &str, g: &Gemv, slices: u32, stages: u32) -> Kernel {
         lane_work.super_block(&mut b, &blocks, sb);
         b.place(&skip);
 
-        let next = b.add(Ty::U32, step, 1u32);
-        b.mov_to(step, next);
+        // After a group's last step: the rows' results, and fresh accumulators.
+        let last_step = b.sub(Ty::U32, steps, 1u32);
+        let more_steps = b.setp(Cmp::Ne, Ty::U32, cursor.step, last_step);
+        let not_finished = b.label("group_open");
+        b.bra_if(more_steps, false, &not_finished);
+        let row0 = b.mul(Ty::U32, cursor.group, rows_per_block);
+        match &fold {
+            None => {
+                let my_row = b.add(Ty::U32, row0, lane_row);
+                store_rows(&mut b, g, &acc, slices, slice, y, n, my_row);
+            }
+            Some(fold) => fold.store_rows(&mut b, g, &acc, slice, lane_row, tid, y, n, row0),
+        }
+        for &a in acc.iter().flatten() {
+            b.mov_to(a, 0.0f32);
+        }
+        b.place(&not_finished);
+
+        cursor.advance(&mut b, steps, nctaid);
         let next_slot = b.add(Ty::U32, slot, 1u32);
         let wrapped = b.setp(Cmp::Eq, Ty::U32, next_slot, stages);
         let next_slot = b.selp(Ty::U32, 0u32, next_slot, wrapped);
         b.mov_to(slot, next_slot);
-        let more = b.setp(Cmp::Lt, Ty::U32, step, steps);
+        let more = b.setp(Cmp::Lt, Ty::U32, cursor.group, groups);
         b.bra_if(more, false, &top);
     }
     b.place(&done);
     b.cp_async_wait(0);
+    b.ret();
+    b.finish()
+}
 
-    // Slice order: lane s = 0 of each row adds the partials of lanes 1 .. slices - 1 in turn.
+/// A warp's position in its items: row group and step.
+struct Cursor {
+    group: Reg,
+    step: Reg,
+}
+
+impl Cursor {
+    fn start(b: &mut KernelBuilder, first_group: Reg) -> Self {
+        Cursor {
+            group: b.mov(Ty::U32, first_group),
+            step: b.mov(Ty::U32, 0u32),
+        }
+    }
+
+    /// The next item: the next step, or step 0 of the block's next group.
+    fn advance(&self, b: &mut KernelBuilder, steps: Reg, group_stride: Reg) {
+        let step = b.add(Ty::U32, self.step, 1u32);
+        let wrapped = b.setp(Cmp::Eq, Ty::U32, step, steps);
+        let next_group = b.add(Ty::U32, self.group, group_stride);
+        let group = b.selp(Ty::U32, next_group, self.group, wrapped);
+        let step = b.selp(Ty::U32, 0u32, step, wrapped);
+        b.mov_to(self.group, group);
+        b.mov_to(self.step, step);
+    }
+}
+
+/// Adds the slices' accumulators of each row in slice order (lane `s = 0` takes the partials
+/// of lanes `1 .. slices` in turn) and stores row `my_row`'s results from that lane.
+#[allow(clippy::too_many_arguments)]
+fn store_rows(
+    b: &mut KernelBuilder,
+    g: &Gemv,
+    acc: &[Vec<Reg>],
+    slices: u32,
+    slice: Reg,
+    y: Reg,
+    n: Reg,
+    my_row: Reg,
+) {
     let totals: Vec<Vec<Reg>> = acc
         .iter()
         .map(|per_column| {
@@ -209,16 +306,90 @@ pub(super) fn build(name: &str, g: &Gemv, slices: u32, stages: u32) -> Kernel {
         })
         .collect();
     let first_slice = b.setp(Cmp::Eq, Ty::U32, slice, 0u32);
-    for c in 0..m as usize {
+    for (c, &plain) in totals[0].iter().enumerate() {
         let total = if g.is_gate_up_swiglu() {
-            silu_times(&mut b, totals[0][c], totals[1][c])
+            silu_times(b, plain, totals[1][c])
         } else {
-            totals[0][c]
+            plain
         };
-        store_output(&mut b, y, n, my_row, c as u32, first_slice, total);
+        store_output(b, y, n, my_row, c as u32, first_slice, total);
     }
-    b.ret();
-    b.finish()
+}
+
+/// The cross-warp fold of a block whose warps hold different slices of the same rows:
+/// f32 `[matrix][column][slice][row]` in shared memory.
+struct WarpFold {
+    base: Reg,
+    slices: u32,
+    rows: u32,
+}
+
+impl WarpFold {
+    /// Every lane parks its partials at `[..][slice][lane_row]`; after a barrier, thread
+    /// `tid < rows` adds row `tid`'s partials in slice order and stores row `row0 + tid`;
+    /// a second barrier keeps the next fold's writes behind these reads.
+    #[allow(clippy::too_many_arguments)]
+    fn store_rows(
+        &self,
+        b: &mut KernelBuilder,
+        g: &Gemv,
+        acc: &[Vec<Reg>],
+        slice: Reg,
+        lane_row: Reg,
+        tid: Reg,
+        y: Reg,
+        n: Reg,
+        row0: Reg,
+    ) {
+        let plane = self.slices * self.rows * 4;
+        let own = b.mad_lo(Ty::U32, slice, self.rows, lane_row);
+        let own = b.mad_lo(Ty::U32, own, 4u32, self.base);
+        for (i, &partial) in acc.iter().flatten().enumerate() {
+            let addr = Addr::reg_off(own, i64::from(i as u32 * plane));
+            b.st(Space::Shared, Ty::F32, addr, partial);
+        }
+        b.bar_sync(0);
+        let reader = b.setp(Cmp::Lt, Ty::U32, tid, self.rows);
+        let skip = b.label("not_folding");
+        b.bra_if(reader, true, &skip);
+        let row_slot = b.mad_lo(Ty::U32, tid, 4u32, self.base);
+        let totals: Vec<Vec<Reg>> = acc
+            .iter()
+            .enumerate()
+            .map(|(mat, per_column)| {
+                (0..per_column.len())
+                    .map(|c| {
+                        let first = (mat * per_column.len() + c) as u32 * plane;
+                        let mut total = None;
+                        for s in 0..self.slices {
+                            let offset = first + s * self.rows * 4;
+                            let v = b.ld(
+                                Space::Shared,
+                                Ty::F32,
+                                Addr::reg_off(row_slot, i64::from(offset)),
+                            );
+                            total = Some(match total {
+                                None => v,
+                                Some(t) => b.add(Ty::F32, t, v),
+                            });
+                        }
+                        total.expect("slices > 0")
+                    })
+                    .collect()
+            })
+            .collect();
+        let row = b.add(Ty::U32, row0, tid);
+        for (c, &plain) in totals[0].iter().enumerate() {
+            let total = if g.is_gate_up_swiglu() {
+                silu_times(b, plain, totals[1][c])
+            } else {
+                plain
+            };
+            store_output(b, y, n, row, c as u32, reader, total);
+        }
+        b.place(&skip);
+        b.bar_sync(0);
+    }
 }
 
 /// One lane's super-block visit.

@@ -69,17 +69,21 @@ pub enum SweepBody {
 /// Warps per 16-row tile tried by `--sweep` for formats with a tensor-core body.
 const SWEEP_TENSOR_CORE_WARPS: [u8; 4] = [1, 2, 4, 8];
 
-/// `(slices, warps, stages)` of the whole-block body tried by `--sweep`.
-const SWEEP_WHOLE_BLOCKS: [(u8, u8, u8); 9] = [
-    (8, 1, 1),
-    (8, 1, 2),
-    (8, 1, 3),
-    (8, 2, 1),
-    (8, 2, 2),
-    (8, 4, 1),
-    (4, 1, 2),
-    (2, 1, 2),
-    (1, 1, 2),
+/// `(slices, warps, stages, blocks per SM)` of the whole-block body tried by `--sweep`; 0
+/// blocks per SM: one block per row group, otherwise persistent (`Gemv::persistent`).
+const SWEEP_WHOLE_BLOCKS: [(u8, u8, u8, u8); 12] = [
+    (8, 1, 2, 0),
+    (8, 2, 2, 0),
+    (8, 4, 2, 0),
+    (8, 4, 1, 0),
+    (8, 8, 1, 0),
+    (8, 2, 2, 10),
+    (8, 4, 2, 4),
+    (8, 4, 2, 5),
+    (8, 8, 1, 2),
+    (8, 8, 1, 3),
+    (4, 4, 2, 0),
+    (2, 2, 2, 0),
 ];
 
 /// `(warps, rows)` per block tried by `--sweep`.
@@ -307,7 +311,8 @@ fn bench_format(
                 fail(format!("{label}: no PTX target for this device"));
                 continue;
             };
-            for variant in sweep_variants(format, m as u8, target, &args.sweep) {
+            let sm_count = gpu.profile().sm_count;
+            for variant in sweep_variants(format, m as u8, target, sm_count, &args.sweep) {
                 if let Err(e) = time_variant(gpu, args, &pool, shape, variant, &label, swept) {
                     fail(e);
                 }
@@ -341,7 +346,13 @@ fn time_variant(
 
 /// The variants `--sweep` times for `format` at `m` columns: every geometry of the chosen
 /// bodies that the format and target admit.
-fn sweep_variants(format: GgmlType, m: u8, target: SmTarget, bodies: &[SweepBody]) -> Vec<Gemv> {
+fn sweep_variants(
+    format: GgmlType,
+    m: u8,
+    target: SmTarget,
+    sm_count: u32,
+    bodies: &[SweepBody],
+) -> Vec<Gemv> {
     let mut out = Vec::new();
     if bodies.contains(&SweepBody::Dp4a) {
         for (warps, rows) in SWEEP_GEOMETRIES {
@@ -361,13 +372,15 @@ fn sweep_variants(format: GgmlType, m: u8, target: SmTarget, bodies: &[SweepBody
         );
     }
     if bodies.contains(&SweepBody::Wb) {
-        out.extend(
-            SWEEP_WHOLE_BLOCKS
-                .iter()
-                .filter_map(|&(slices, warps, stages)| {
-                    Gemv::whole_blocks(format, m, slices, warps, stages, target).ok()
-                }),
-        );
+        out.extend(SWEEP_WHOLE_BLOCKS.iter().filter_map(
+            |&(slices, warps, stages, blocks_per_sm)| {
+                let g = Gemv::whole_blocks(format, m, slices, warps, stages, target).ok()?;
+                match blocks_per_sm {
+                    0 => Some(g),
+                    b => g.persistent(sm_count, b).ok(),
+                }
+            },
+        ));
     }
     out
 }
@@ -508,13 +521,13 @@ mod tests {
         );
         assert!(parse(&["--sweep", "mmq"]).is_err());
 
-        let q6_k = sweep_variants(GgmlType::Q6_K, 1, SmTarget::Sm90, &all);
+        let q6_k = sweep_variants(GgmlType::Q6_K, 1, SmTarget::Sm90, 132, &all);
         assert!(!q6_k.is_empty());
         assert!(
             q6_k.iter()
                 .all(|g| !g.uses_tensor_cores() && !g.uses_whole_blocks())
         );
-        let q4_k = sweep_variants(GgmlType::Q4_K, 1, SmTarget::Sm90, &[SweepBody::Wb]);
+        let q4_k = sweep_variants(GgmlType::Q4_K, 1, SmTarget::Sm90, 132, &[SweepBody::Wb]);
         assert!(!q4_k.is_empty() && q4_k.iter().all(|g| g.uses_whole_blocks()));
     }
 

@@ -188,15 +188,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     let smem = b.shared_array("w_stages", warps * layout.warp_bytes(), 16);
     let smem_base = b.shared_base(&smem);
     let warp_base = b.mad_lo(Ty::U32, warp, layout.warp_bytes(), smem_base);
-    let copy = StageCopy::plan(
-        &mut b,
-        &layout.copy_shape(),
-        &weights,
-        lane,
-        row0,
-        n,
-        row_bytes,
-    );
+    let copy = StageCopy::plan(&mut b, &layout.copy_shape(), &weights, lane, n);
 
     // The results this lane finishes, and the rows whose factors it decodes.
     let upper = b.setp(Cmp::Ge, Ty::U32, quad, 2u32);
@@ -297,7 +289,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
     for s in 0..ahead {
         let sb_s = b.add(Ty::U32, warp, s * warps);
         let slot = b.add(Ty::U32, warp_base, s * layout.stage_bytes);
-        copy.issue(&mut b, slot, sb_s, row_bytes);
+        copy.issue(&mut b, slot, row0, sb_s, row_bytes);
         b.cp_async_commit();
     }
     let sb = b.mov(Ty::U32, warp);
@@ -315,7 +307,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
         let unwrapped = b.sub(Ty::U32, slot_ahead, layout.stages);
         let slot_ahead = b.selp(Ty::U32, unwrapped, slot_ahead, wrapped);
         let ahead_base = b.mad_lo(Ty::U32, slot_ahead, layout.stage_bytes, warp_base);
-        copy.issue(&mut b, ahead_base, sb_ahead, row_bytes);
+        copy.issue(&mut b, ahead_base, row0, sb_ahead, row_bytes);
         b.cp_async_commit();
         let activations = visit.load_activations(&mut b, sb);
         b.cp_async_wait(ahead);
