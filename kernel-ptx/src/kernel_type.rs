@@ -264,8 +264,9 @@ impl KernelType {
         if let Ok(g) = Gemv::tensor_core(GgmlType::Q4_K, 8, 4, target) {
             out.push(KernelType::Gemv(g.with_gate_up_swiglu()));
         }
-        // The whole-block body (for small M): M = 1 and 2 with eight slices per format, one
-        // and two slices once, the fused variant once.
+        // The whole-block body (for small M): M = 1 and 2 with eight slices over one warp's
+        // lanes per format; slices over warps (the shared-memory fold) and persistent, the
+        // fastest at M = 1 on the H200; one and two slices; the fused variant once.
         for format in [GgmlType::Q4_K, GgmlType::Q5_K] {
             for m in [1, 2] {
                 if let Ok(g) = Gemv::whole_blocks(format, m, 8, 1, 2, target) {
@@ -273,7 +274,12 @@ impl KernelType {
                 }
             }
         }
-        for (slices, warps) in [(1, 1), (2, 4)] {
+        if let Ok(g) = Gemv::whole_blocks(GgmlType::Q4_K, 1, 8, 4, 2, target)
+            .and_then(|g| g.persistent(132, 4))
+        {
+            out.push(KernelType::Gemv(g));
+        }
+        for (slices, warps) in [(1, 1), (2, 2)] {
             if let Ok(g) = Gemv::whole_blocks(GgmlType::Q4_K, 1, slices, warps, 1, target) {
                 out.push(KernelType::Gemv(g));
             }

@@ -37,15 +37,16 @@ fn whole_block_gemv_matches_vec_dot_and_the_tensor_cores_bit_for_bit() {
             (4, 1, 3),
             (8, 1, 2),
             (8, 2, 2),
-            (8, 8, 1),
+            (8, 4, 1),
         ] {
             for m in [1usize, 2, 3, 8] {
                 let (x, acts) = gemv_activations(format, &nonzero(42, m * k), k);
                 let Ok(g) =
                     Gemv::whole_blocks(format, m as u8, slices, warps, stages, SmTarget::Sm90)
                 else {
-                    // Eight warps' Q5_K stages and the fold of many columns exceed 48 KiB.
-                    assert_eq!((format, warps), (GgmlType::Q5_K, 8), "m = {m}");
+                    // Four warps' two-matrix Q5_K stages and the fold of many columns exceed
+                    // 48 KiB.
+                    assert_eq!((format, warps), (GgmlType::Q5_K, 4), "m = {m}");
                     continue;
                 };
                 assert!(g.uses_whole_blocks());
@@ -134,9 +135,15 @@ fn whole_block_variants_check_their_geometry() {
     // At most one warp per slice.
     assert!(new(GgmlType::Q4_K, 2, 2, 1).is_ok());
     assert!(new(GgmlType::Q4_K, 2, 4, 1).is_err());
-    // Eight warps of two 4.5 KiB stages exceed 48 KiB.
-    assert!(new(GgmlType::Q4_K, 8, 8, 2).is_err());
-    assert_eq!(new(GgmlType::Q4_K, 8, 8, 1).unwrap().rows(), 32);
+    // Eight warps of one 9 KiB two-matrix stage exceed 48 KiB; four fit.
+    assert!(new(GgmlType::Q4_K, 8, 8, 1).is_err());
+    assert_eq!(new(GgmlType::Q4_K, 8, 4, 1).unwrap().rows(), 16);
+    // Four warps of two plain stages fit; fused, they keep one.
+    let fused = new(GgmlType::Q4_K, 8, 4, 2).unwrap().with_gate_up_swiglu();
+    assert_eq!(
+        fused.entry_name(),
+        "gemv_gate_up_swiglu_q4_k_m1_w4_r16_wb8x1"
+    );
     let g = new(GgmlType::Q4_K, 8, 2, 2).unwrap();
     assert_eq!(g.rows(), 8);
     assert!(!g.l2_prefetched().prefetches_l2() && !g.staged().stages_weights());

@@ -315,12 +315,28 @@ impl Gemv {
     /// The same variant computing `y = silu(W_gate · x) * (W_up · x)` from two weight matrices,
     /// with this variant's body, geometry, staging (where the two-matrix tile fits) and
     /// prefetch, so each output's arithmetic is the unfused variant's.
+    /// A whole-block variant keeps as many of its stages as the two matrices' fit.
     pub fn with_gate_up_swiglu(self) -> Self {
-        let fused = Gemv {
+        let mut fused = Gemv {
             gate_up_swiglu: true,
             staged: false,
             ..self
         };
+        while let Body::WholeBlocks {
+            slices,
+            stages: stages @ 2..,
+            residency,
+        } = fused.body
+        {
+            if whole_block::shared_bytes_needed(&fused) <= whole_block::SHARED_BYTES {
+                break;
+            }
+            fused.body = Body::WholeBlocks {
+                slices,
+                stages: stages - 1,
+                residency,
+            };
+        }
         if self.staged { fused.staged() } else { fused }
     }
 
