@@ -1,11 +1,14 @@
 //! Q8_0 weights × Q8_1 activations, as ggml-cuda's `vec_dot_q8_0_q8_1`
 //! (ggml/src/ggml-cuda/vecdotq.cuh): `d_w * d_x * sum(dp4a(w, x))` over `vdr` words.
 //!
-//! `block_q8_0 = { d: f16, qs: [i8; 32] }` is 34 bytes, so `qs` is only 2-byte aligned: each
-//! word is read as two `u16` halves (ggml's `get_int_b2`). Activation words come from the Q8_1 quant plane, 8-byte aligned.
+//! `block_q8_0 = { d: f16, qs: [i8; 32] }` is 34 bytes, so `qs` is only 2-byte aligned: a
+//! thread's words are read as aligned 32-bit words and funnel-shifted (`unaligned_words`; from
+//! a staged tile, as two `u16` halves each, ggml's `get_int_b2`). Activation words come from the Q8_1 quant plane, 8-byte aligned.
 
 use crate::builder::{Addr, KernelBuilder, Operand, Reg, Round, Space, Ty};
-use crate::kernels::gemv::format::{ActBlock, GemvFormat, WeightSource, ds_d, f16_in, int_b2_in};
+use crate::kernels::gemv::format::{
+    ActBlock, GemvFormat, WeightSource, ds_d, f16_in, int_b2_in, unaligned_words,
+};
 use quant_formats::GgmlType;
 
 pub struct Q8_0;
@@ -50,12 +53,17 @@ impl GemvFormat for Q8_0 {
         let w_space = src.space(Space::GlobalNc);
         let w_d = f16_in(b, w_space, Addr::reg(w_block));
         let w_words = b.add_offset(w_block, word_offset);
-        std::iter::once(w_d)
-            .chain(
-                (0..i64::from(VDR))
-                    .map(|i| int_b2_in(b, w_space, Addr::reg_off(w_words, W_QS + 4 * i))),
-            )
-            .collect()
+        let words = match src {
+            WeightSource::Global => {
+                let first = b.add(Ty::U64, w_words, W_QS as u64);
+                unaligned_words(b, first, VDR as usize)
+            }
+            // The staged tile's last word may end the array: two u16 halves each.
+            WeightSource::Shared => (0..i64::from(VDR))
+                .map(|i| int_b2_in(b, w_space, Addr::reg_off(w_words, W_QS + 4 * i)))
+                .collect(),
+        };
+        std::iter::once(w_d).chain(words).collect()
     }
 
     /// `[{d, s}, word iqs, word iqs + 1]` of the Q8_1 block (`iqs` even: one 8-byte load).
