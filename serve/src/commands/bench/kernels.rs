@@ -5,8 +5,9 @@
 //! weights holds many copies of each matrix; one CUDA graph launches the kernel once per copy
 //! (so no launch reads weights from L2 and host launch gaps stay out of the numbers); each
 //! sample is one replay between CUDA events, divided by the launches in it; warm-up replays
-//! first; the median of `--iters` samples is reported. Outputs are poisoned with NaN before and
-//! checked finite after. Kernels that wait on `griddepcontrol.wait` run with programmatic
+//! first (at least `MIN_WARMUP` of them, so clocks have ramped up after an idle upload); the
+//! median of `--iters` samples is reported. Outputs are poisoned with NaN before and checked
+//! finite after. Kernels that wait on `griddepcontrol.wait` run with programmatic
 //! dependent launch (as decode will) unless `--no-pdl`.
 
 use anyhow::{Context, bail};
@@ -38,7 +39,7 @@ pub struct KernelsArgs {
     /// Timed graph replays per (format, matrix, M); the median is reported.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(20..))]
     pub iters: u32,
-    /// Untimed replays first.
+    /// Untimed replays first (after at least `MIN_WARMUP` of replays).
     #[arg(long, default_value_t = 5)]
     pub warmup: u32,
     /// Weights rotated through per format, MiB (at least several times the L2 cache).
@@ -65,6 +66,9 @@ pub enum SweepBody {
     Tc,
     Wb,
 }
+
+/// Replays before every measurement last at least this long (then `--warmup` more).
+const MIN_WARMUP: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Warps per 16-row tile tried by `--sweep` for formats with a tensor-core body.
 const SWEEP_TENSOR_CORE_WARPS: [u8; 4] = [1, 2, 4, 8];
@@ -458,6 +462,13 @@ fn bench_one(
         }
         Ok::<(), GpuError>(())
     })?;
+    // Clocks drop while the GPU idles (e.g. during a pool upload): the first kernel measured
+    // after it read ~5-13 % slow on the H200 with count-based warm-up alone.
+    let warm_start = std::time::Instant::now();
+    while warm_start.elapsed() < MIN_WARMUP {
+        graph.replay()?;
+        gpu.synchronize()?;
+    }
     let timer = gpu_runtime::EventTimer::new(gpu)?;
     let timing = timer.measure(args.warmup as usize, args.iters as usize, || graph.replay())?;
     gpu.synchronize()?;
