@@ -5,19 +5,12 @@
 
 mod emu;
 
-use emu::gemv::run_gemv;
+use emu::gemv::{reference_rows, run_gemv};
 use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
 use kernel_ptx::{Gemv, KernelType, SmTarget, mma_format_for};
-use quant_formats::{GgmlType, QuantizedActivation, vec_dot_row};
+use quant_formats::GgmlType;
 
 const FORMATS: [GgmlType; 2] = [GgmlType::Q4_K, GgmlType::Q5_K];
-
-fn reference(format: GgmlType, w: &[u8], n: usize, act: &QuantizedActivation) -> Vec<f32> {
-    let row_bytes = w.len() / n;
-    (0..n)
-        .map(|r| vec_dot_row(format, &w[r * row_bytes..][..row_bytes], act).unwrap())
-        .collect()
-}
 
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
     for (r, (g, w)) in got.iter().zip(want).enumerate() {
@@ -50,7 +43,7 @@ fn tensor_core_gemv_matches_vec_dot_and_is_batch_invariant() {
                 let y = run_gemv(&kt, &[&w], &x, n, k, m);
                 for (j, act) in acts.iter().enumerate() {
                     let what = format!("{} column {j}", kt.entry_name());
-                    assert_close(&y[j * n..][..n], &reference(format, &w, n, act), &what);
+                    assert_close(&y[j * n..][..n], &reference_rows(format, &w, n, act), &what);
                 }
                 column0.push(y[..n].iter().map(|v| v.to_bits()).collect());
             }
@@ -73,9 +66,9 @@ fn tensor_core_gate_up_swiglu_matches_silu_of_vec_dots() {
         let kt = KernelType::Gemv(g.with_gate_up_swiglu());
         let y = run_gemv(&kt, &[&gate, &up], &x, n, k, m);
         for (j, act) in acts.iter().enumerate() {
-            let want: Vec<f32> = reference(format, &gate, n, act)
+            let want: Vec<f32> = reference_rows(format, &gate, n, act)
                 .into_iter()
-                .zip(reference(format, &up, n, act))
+                .zip(reference_rows(format, &up, n, act))
                 .map(|(gv, uv)| gv / (1.0 + (-gv).exp()) * uv)
                 .collect();
             assert_close(

@@ -6,19 +6,12 @@
 
 mod emu;
 
-use emu::gemv::run_gemv;
+use emu::gemv::{reference_rows, run_gemv};
 use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
 use kernel_ptx::{Gemv, KernelType, SmTarget};
-use quant_formats::{GgmlType, QuantizedActivation, vec_dot_row};
+use quant_formats::GgmlType;
 
 const FORMATS: [GgmlType; 2] = [GgmlType::Q4_K, GgmlType::Q5_K];
-
-fn reference(format: GgmlType, w: &[u8], n: usize, act: &QuantizedActivation) -> Vec<f32> {
-    let row_bytes = w.len() / n;
-    (0..n)
-        .map(|r| vec_dot_row(format, &w[r * row_bytes..][..row_bytes], act).unwrap())
-        .collect()
-}
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
@@ -55,7 +48,7 @@ fn whole_block_gemv_matches_vec_dot_and_the_tensor_cores_bit_for_bit() {
                 for (j, act) in acts.iter().enumerate() {
                     for (r, (got, want)) in y[j * n..][..n]
                         .iter()
-                        .zip(reference(format, &w, n, act))
+                        .zip(reference_rows(format, &w, n, act))
                         .enumerate()
                     {
                         assert!(
@@ -99,8 +92,8 @@ fn whole_block_gate_up_swiglu_matches_the_tensor_cores_bit_for_bit() {
         let kt = KernelType::Gemv(g.persistent(1, 1).unwrap().with_gate_up_swiglu());
         let y = run_gemv(&kt, &[&gate, &up], &x, n, k, m);
         for (j, act) in acts.iter().enumerate() {
-            let gate_dots = reference(format, &gate, n, act);
-            let up_dots = reference(format, &up, n, act);
+            let gate_dots = reference_rows(format, &gate, n, act);
+            let up_dots = reference_rows(format, &up, n, act);
             for r in 0..n {
                 let want = gate_dots[r] / (1.0 + (-gate_dots[r]).exp()) * up_dots[r];
                 let got = y[j * n + r];

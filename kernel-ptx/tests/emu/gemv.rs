@@ -2,6 +2,15 @@
 
 use super::{Arg, Gpu};
 use kernel_ptx::{KernelType, LaunchDims};
+use quant_formats::{GgmlType, QuantizedActivation, vec_dot_row};
+
+/// `W · act` for every row of the `[n, k]` `format` matrix `w`, by quant-formats' oracle.
+pub fn reference_rows(format: GgmlType, w: &[u8], n: usize, act: &QuantizedActivation) -> Vec<f32> {
+    let row_bytes = w.len() / n;
+    (0..n)
+        .map(|r| vec_dot_row(format, &w[r * row_bytes..][..row_bytes], act).unwrap())
+        .collect()
+}
 
 /// Launches gemv `kt` over `weights` (one matrix, or gate and up) and the activations `x`;
 /// returns `y [m, n]`, pre-filled with NaN before the launch.
