@@ -15,8 +15,8 @@ pub struct Q8_0;
 
 /// Offset of `qs` in `block_q8_0`.
 const W_QS: i64 = 2;
-/// ggml's `VDR_Q8_0_Q8_1_MMVQ`.
-const VDR: u32 = 2;
+/// Words a thread reads per block: 4, two threads per block (ggml's `VDR_Q8_0_Q8_1_MMVQ` is 2).
+const VDR: u32 = 4;
 
 impl GemvFormat for Q8_0 {
     fn ty(&self) -> GgmlType {
@@ -41,7 +41,7 @@ impl GemvFormat for Q8_0 {
         true
     }
 
-    /// `[d, word iqs, word iqs + 1]` of `qs`.
+    /// `[d, words iqs .. iqs + VDR]` of `qs`.
     fn emit_weights(
         &self,
         b: &mut KernelBuilder,
@@ -66,7 +66,8 @@ impl GemvFormat for Q8_0 {
         std::iter::once(w_d).chain(words).collect()
     }
 
-    /// `[{d, s}, word iqs, word iqs + 1]` of the Q8_1 block (`iqs` even: one 8-byte load).
+    /// `[{d, s}, words iqs .. iqs + VDR]` of the Q8_1 block (`iqs` a multiple of `VDR`: one
+    /// vector load).
     fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
         let ds = x.scale_words(b, None, 0, 1);
