@@ -261,6 +261,18 @@ pub fn unaligned_words(b: &mut KernelBuilder, addr: Reg, count: usize) -> Vec<Re
         .collect()
 }
 
+/// `count` consecutive words at the 2-byte-aligned `addr` (u64) of a weight block in `src`:
+/// [`unaligned_words`] from global memory; from a staged tile (whose last word may end the
+/// array), two `u16` halves each ([`int_b2_in`]).
+pub fn b2_words(b: &mut KernelBuilder, src: WeightSource, addr: Reg, count: usize) -> Vec<Reg> {
+    match src {
+        WeightSource::Global => unaligned_words(b, addr, count),
+        WeightSource::Shared => (0..count as i64)
+            .map(|i| int_b2_in(b, Space::Shared, Addr::reg_off(addr, 4 * i)))
+            .collect(),
+    }
+}
+
 /// An f16 at global `addr`, widened to f32.
 pub fn f16_at(b: &mut KernelBuilder, addr: Addr) -> Reg {
     f16_in(b, Space::GlobalNc, addr)

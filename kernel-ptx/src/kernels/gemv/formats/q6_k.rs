@@ -1,18 +1,21 @@
-//! Q6_K × Q8_1, as ggml-cuda's `vec_dot_q6_K_q8_1` with `vec_dot_q6_K_q8_1_impl_mmvq`
-//! (ggml/src/ggml-cuda/vecdotq.cuh). VDR 1, QI 32: a whole warp shares a block.
+//! Q6_K × Q8_1, the maths of ggml-cuda's `vec_dot_q6_K_q8_1` with
+//! `vec_dot_q6_K_q8_1_impl_mmvq` (ggml/src/ggml-cuda/vecdotq.cuh) over a wider thread slice:
+//! QI 32, VDR `WORDS`, so `32 / WORDS` threads share a block and thread `iqs` (a multiple of
+//! `WORDS`) takes words `iqs .. iqs + WORDS` (ggml's VDR is 1).
 //!
-//! `block_q6_K` (210 bytes, words read as `u16` pairs): `ql[128]` at 0, `qh[64]` at 128,
-//! `scales[16]` (i8) at 192, `d` at 208. Thread `iqs` (0..32) takes word `iqs` of `ql` (low
-//! nibbles: elements `128 * (iqs / 16) + 4 * (iqs % 16) + 0..4`, high nibbles the same + 64)
-//! and word `8 * (iqs / 16) + iqs % 8` of `qh` shifted by `2 * ((iqs % 16) / 8)`. Nibble `i`
-//! meets word `iqs % 8` of Q8_1 block `bq8_offset + 2i` and scale `scale_offset + 4i`:
-//! `sumf += d8 * (dp4a(q - 32, u) * sc)`, result `d * sumf`. ggml's
-//! `__vsubss4(q, 0x20202020)` never saturates (`0..=63` minus 32), so it is computed as
-//! `dp4a(q, u) - dp4a(0x20202020, u)`, the same integer.
+//! `block_q6_K` (210 bytes, so only 2-byte aligned): `ql[128]` at 0, `qh[64]` at 128,
+//! `scales[16]` (i8) at 192, `d` at 208. Word `w` of `ql` holds low nibbles for elements
+//! `128 * (w / 16) + 4 * (w % 16) + 0..4` and high nibbles for the same + 64; its high bits are
+//! word `8 * (w / 16) + w % 8` of `qh` shifted by `2 * ((w % 16) / 8)`. Nibble `i` of word `w`
+//! meets word `w % 8` of Q8_1 block `4 * (w / 16) + (w % 16) / 8 + 2i` and scale
+//! `8 * (w / 16) + (w % 16) / 4 + 4i`. A thread's `WORDS` (≤ 4) consecutive words share all of
+//! these but the word index, so per nibble it sums `WORDS` dp4a exactly and then applies ggml's
+//! `sumf += d8 * (sumi * sc)`; result `d * sumf`. ggml's `__vsubss4(q, 0x20202020)` never
+//! saturates (`0..=63` minus 32), so it is computed as `dp4a(q, u) - dp4a(0x20202020, u)`.
 
-use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
+use crate::builder::{Addr, KernelBuilder, Operand, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    ActBlock, GemvFormat, QK8_1, WeightSource, bits, dp4a0, ds_d, f16_in, int_b2_in, offset_addr,
+    ActBlock, GemvFormat, QK8_1, WeightSource, b2_words, bits, ds_d, f16_in, offset_addr,
     sum_terms, to_f32,
 };
 use quant_formats::GgmlType;
@@ -26,6 +29,33 @@ const SCALES: i64 = 192;
 const D: i64 = 208;
 /// ggml's `QR6_K`.
 const QR: u32 = 2;
+/// Words of `ql` (and of `qh`) one thread reads per block visit.
+const WORDS: u32 = 4;
+
+/// Where thread `iqs`'s words sit in the block's groups.
+struct Lane {
+    /// `iqs / 16`.
+    half: Reg,
+    /// `iqs % 16`.
+    in_half: Reg,
+    /// `(iqs % 16) / 8`.
+    eighth: Reg,
+    /// `iqs % 8`.
+    iqs8: Reg,
+}
+
+fn lane(b: &mut KernelBuilder, iqs: Reg) -> Lane {
+    let half = b.shr(Ty::U32, iqs, 4u32);
+    let in_half = b.and(Ty::U32, iqs, 15u32);
+    let eighth = b.shr(Ty::U32, in_half, 3u32);
+    let iqs8 = b.and(Ty::U32, iqs, 7u32);
+    Lane {
+        half,
+        in_half,
+        eighth,
+        iqs8,
+    }
+}
 
 impl GemvFormat for Q6K {
     fn ty(&self) -> GgmlType {
@@ -37,20 +67,20 @@ impl GemvFormat for Q6K {
     }
 
     fn vdr(&self) -> u32 {
-        1
+        WORDS
     }
 
     fn stages_weights(&self) -> bool {
         true
     }
 
-    /// Four warps, four rows: with staging the fastest at M = 1 and, unstaged, at M = 8
-    /// (docs/gemv-tuning.md, v4).
+    /// Two warps, two rows: with four words per thread the fastest warp count over M = 1
+    /// and 8 at the Llama-3-8B shapes (docs/gemv-tuning.md, v12).
     fn default_geometry(&self) -> (u8, u8) {
-        (4, 4)
+        (2, 2)
     }
 
-    /// `[quants, scale]` per nibble `i`, then `d`.
+    /// `[quants[0..WORDS], scale]` per nibble `i`, then `d`.
     fn emit_weights(
         &self,
         b: &mut KernelBuilder,
@@ -58,25 +88,30 @@ impl GemvFormat for Q6K {
         w_block: Reg,
         iqs: Reg,
     ) -> Vec<Reg> {
-        let half = b.shr(Ty::U32, iqs, 4u32); // iqs / (QI6_K / 2)
-        let in_half = b.and(Ty::U32, iqs, 15u32); // iqs % (QI6_K / 2)
-        let eighth = b.shr(Ty::U32, in_half, 3u32); // (iqs % 16) / 8
+        let Lane {
+            half,
+            in_half,
+            eighth,
+            iqs8,
+        } = lane(b, iqs);
         let quarter = b.shr(Ty::U32, in_half, 2u32); // (iqs % 16) / 4
         // scale_offset = 8 * half + quarter
         let half8 = b.shl(Ty::U32, half, 3u32);
         let scale_offset = b.add(Ty::U32, half8, quarter);
         let vh_shift = b.shl(Ty::U32, eighth, 1u32);
-        let iqs8 = b.and(Ty::U32, iqs, 7u32);
 
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
         let w_word = offset_addr(b, w_block, word_offset);
         let w_space = src.space(Space::GlobalNc);
-        let vl = int_b2_in(b, w_space, Addr::reg(w_word));
+        let vl = b2_words(b, src, w_word, WORDS as usize);
         let qh_word = b.add(Ty::U32, half8, iqs8);
         let qh_off = b.shl(Ty::U32, qh_word, 2u32);
         let w_qh = offset_addr(b, w_block, qh_off);
-        let qh = int_b2_in(b, w_space, Addr::reg_off(w_qh, QH));
-        let vh = b.shr(Ty::U32, qh, vh_shift);
+        let w_qh = b.add(Ty::U64, w_qh, QH as u64);
+        let vh: Vec<Reg> = b2_words(b, src, w_qh, WORDS as usize)
+            .into_iter()
+            .map(|qh| b.shr(Ty::U32, qh, vh_shift))
+            .collect();
         let w_scales = offset_addr(b, w_block, scale_offset);
         let mut out: Vec<Reg> = (0..QR)
             .flat_map(|i| {
@@ -85,30 +120,38 @@ impl GemvFormat for Q6K {
                     Ty::S8,
                     Addr::reg_off(w_scales, SCALES + 4 * i64::from(i)),
                 );
-                let vil = bits(b, vl, 4 * i, 0x0F0F_0F0F);
-                let vih = bits(b, vh, 4 * i, 0x0303_0303);
-                let vih = b.shl(Ty::U32, vih, 4u32);
-                [b.or(Ty::U32, vil, vih), sc]
+                let mut words: Vec<Reg> = vl
+                    .iter()
+                    .zip(&vh)
+                    .map(|(&l, &h)| {
+                        let low = bits(b, l, 4 * i, 0x0F0F_0F0F);
+                        let high = bits(b, h, 4 * i, 0x0303_0303);
+                        let high = b.shl(Ty::U32, high, 4u32);
+                        b.or(Ty::U32, low, high)
+                    })
+                    .collect();
+                words.push(sc);
+                words
             })
             .collect();
         out.push(f16_in(b, w_space, Addr::reg_off(w_block, D)));
         out
     }
 
-    /// Word `iqs % 8` of Q8_1 blocks `bq8_offset` and `bq8_offset + 2`, then their `{ d, s }`.
+    /// Words `iqs % 8 .. + WORDS` of Q8_1 blocks `bq8_offset` and `bq8_offset + 2`, then their
+    /// `{ d, s }`.
     fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
         // bq8_offset = 4 * (iqs / 16) + (iqs % 16) / 8
-        let half = b.shr(Ty::U32, iqs, 4u32);
-        let in_half = b.and(Ty::U32, iqs, 15u32);
-        let eighth = b.shr(Ty::U32, in_half, 3u32);
+        let Lane {
+            half, eighth, iqs8, ..
+        } = lane(b, iqs);
         let half4 = b.shl(Ty::U32, half, 2u32);
         let bq8_offset = b.add(Ty::U32, half4, eighth);
-        let iqs8 = b.and(Ty::U32, iqs, 7u32);
         let block_bytes = b.shl(Ty::U32, bq8_offset, QK8_1.trailing_zeros());
         let word = b.shl(Ty::U32, iqs8, 2u32);
         let q_off = b.add(Ty::U32, block_bytes, word);
         let mut out: Vec<Reg> = (0..i64::from(QR))
-            .flat_map(|i| x.quant_words(b, Some(q_off), 2 * i64::from(QK8_1) * i, 1))
+            .flat_map(|i| x.quant_words(b, Some(q_off), 2 * i64::from(QK8_1) * i, WORDS as usize))
             .collect();
         for i in 0..i64::from(QR) {
             out.extend(x.scale_words(b, Some(bq8_offset), 2 * i, 1));
@@ -117,17 +160,26 @@ impl GemvFormat for Q6K {
     }
 
     fn emit_dot(&self, b: &mut KernelBuilder, w: &[Reg], x: &[Reg]) -> Reg {
-        let qr = QR as usize;
+        let (qr, words) = (QR as usize, WORDS as usize);
         let [sumf] = sum_terms(b, qr, |b, i| {
-            let (u, d8) = (x[i], ds_d(b, x[qr + i]));
-            let (q, sc) = (w[2 * i], w[2 * i + 1]);
-            let dot = dp4a0(b, q, u);
-            let bias = dp4a0(b, 0x2020_2020u32, u);
+            let u = &x[i * words..][..words];
+            let d8 = ds_d(b, x[qr * words + i]);
+            let q = &w[i * (words + 1)..][..words];
+            let sc = w[i * (words + 1) + words];
+            let mut dot = Operand::Int(0);
+            let mut bias = Operand::Int(0);
+            for (&qw, &uw) in q.iter().zip(u) {
+                dot = b.dp4a(qw, uw, dot).into();
+                bias = b.dp4a(0x2020_2020u32, uw, bias).into();
+            }
+            let (Operand::Reg(dot), Operand::Reg(bias)) = (dot, bias) else {
+                unreachable!("WORDS > 0")
+            };
             let dot = b.sub(Ty::S32, dot, bias);
             let dot_sc = b.mul(Ty::S32, dot, sc);
             let f = to_f32(b, dot_sc);
             [b.mul(Ty::F32, d8, f)]
         });
-        b.mul(Ty::F32, w[2 * qr], sumf)
+        b.mul(Ty::F32, w[qr * (words + 1)], sumf)
     }
 }

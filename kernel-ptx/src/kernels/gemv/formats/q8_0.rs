@@ -6,9 +6,7 @@
 //! a staged tile, as two `u16` halves each, ggml's `get_int_b2`). Activation words come from the Q8_1 quant plane, 8-byte aligned.
 
 use crate::builder::{Addr, KernelBuilder, Operand, Reg, Round, Space, Ty};
-use crate::kernels::gemv::format::{
-    ActBlock, GemvFormat, WeightSource, ds_d, f16_in, int_b2_in, unaligned_words,
-};
+use crate::kernels::gemv::format::{ActBlock, GemvFormat, WeightSource, b2_words, ds_d, f16_in};
 use quant_formats::GgmlType;
 
 pub struct Q8_0;
@@ -53,16 +51,8 @@ impl GemvFormat for Q8_0 {
         let w_space = src.space(Space::GlobalNc);
         let w_d = f16_in(b, w_space, Addr::reg(w_block));
         let w_words = b.add_offset(w_block, word_offset);
-        let words = match src {
-            WeightSource::Global => {
-                let first = b.add(Ty::U64, w_words, W_QS as u64);
-                unaligned_words(b, first, VDR as usize)
-            }
-            // The staged tile's last word may end the array: two u16 halves each.
-            WeightSource::Shared => (0..i64::from(VDR))
-                .map(|i| int_b2_in(b, w_space, Addr::reg_off(w_words, W_QS + 4 * i)))
-                .collect(),
-        };
+        let first = b.add(Ty::U64, w_words, W_QS as u64);
+        let words = b2_words(b, src, first, VDR as usize);
         std::iter::once(w_d).chain(words).collect()
     }
 
