@@ -88,7 +88,7 @@ const Q4_K_LONG_ROW_K: u32 = 8192;
 const L2_PREFETCH_FROM_M: u8 = 3;
 
 /// Rows per block and whether aligned rows are staged through shared memory, where the H200
-/// sweeps (docs/gemv-tuning.md, v4, v5 and v7) measured a better choice than the format's
+/// sweeps (docs/gemv-tuning.md, v4, v5, v7 and v12) measured a better choice than the format's
 /// default rows unstaged. Neither changes a column's arithmetic (only `warps` does: it fixes
 /// which blocks each thread visits and the cross-warp sum), so both may depend on `m` without
 /// breaking batch invariance.

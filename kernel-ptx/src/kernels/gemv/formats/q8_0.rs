@@ -29,8 +29,8 @@ impl GemvFormat for Q8_0 {
         VDR
     }
 
-    /// Four rows per block: the fastest geometry over M = 1 and 8 at the Llama-3-8B shapes
-    /// (docs/gemv-tuning.md).
+    /// Four warps: with four words per thread still the fastest warp count at M = 1 and close at
+    /// M = 8 (docs/gemv-tuning.md v12); `select_matvec` picks the rows per M.
     fn default_geometry(&self) -> (u8, u8) {
         (4, 4)
     }
