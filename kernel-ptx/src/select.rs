@@ -16,8 +16,8 @@ pub struct GpuProfileLite {
 /// activation columns (1..=8) on `profile`.
 ///
 /// Warps per block depend on the format and device only, never on `m`, so the outputs for one
-/// column are bit-identical at every `m` (batch invariance); rows per block, staging and the
-/// L2 prefetch (which do not change a column's arithmetic) may depend on `m` and `k`.
+/// column are bit-identical at every `m` (batch invariance); rows per block and the L2
+/// prefetch (which do not change a column's arithmetic) may depend on `m` and `k`.
 pub fn select_matvec(
     format: GgmlType,
     m: u32,
@@ -26,14 +26,13 @@ pub fn select_matvec(
 ) -> Result<KernelType, KernelError> {
     let (target, m) = target_and_m(m, profile)?;
     let (warps, rows) = gemv::default_geometry(format);
-    let (rows, staged) = rows_and_staging(format, m, k).unwrap_or((rows, false));
+    let rows = rows_for(format, m, k).unwrap_or(rows);
     let g = Gemv::new(format, m, warps, rows, target)?;
-    let g = if m >= L2_PREFETCH_FROM_M {
+    Ok(KernelType::Gemv(if m >= L2_PREFETCH_FROM_M {
         g.l2_prefetched()
     } else {
         g
-    };
-    Ok(KernelType::Gemv(if staged { g.staged() } else { g }))
+    }))
 }
 
 /// The tensor-core variant (`Gemv::tensor_core`) for `format` at `m` columns, for formats
@@ -87,32 +86,32 @@ const Q4_K_LONG_ROW_K: u32 = 8192;
 /// M = 8 up to 4 %, Q6_K/Q8_0 M ≥ 4 within noise; at M = 1 it costs Q4_K 8–12 % and F16 14 %.
 const L2_PREFETCH_FROM_M: u8 = 3;
 
-/// Rows per block and whether aligned rows are staged through shared memory, where the H200
-/// sweeps (docs/gemv-tuning.md, v4, v5, v7 and v12) measured a better choice than the format's
-/// default rows unstaged. Neither changes a column's arithmetic (only `warps` does: it fixes
-/// which blocks each thread visits and the cross-warp sum), so both may depend on `m` without
-/// breaking batch invariance.
-fn rows_and_staging(format: GgmlType, m: u8, k: u32) -> Option<(u8, bool)> {
+/// Rows per block where the H200 sweeps (docs/gemv-tuning.md v4, v5, v7 and v12) measured a
+/// better choice than the format's default rows. Rows do not change a column's arithmetic
+/// (only `warps` does: it fixes which blocks each thread visits and the cross-warp sum), so they
+/// may depend on `m` without breaking batch invariance.
+///
+/// No selected variant stages its weights through shared memory: the last formats it paid for
+/// (Q6_K at M ≤ 4, Q8_0 at M ≥ 5) lost it once their threads read aligned words (v12: Q8_0
+/// M = 8 35.2 / 28.5 µs unstaged against 49.5 / 34.4 staged); `Gemv::staged` stays for the
+/// bench's twins.
+fn rows_for(format: GgmlType, m: u8, k: u32) -> Option<u8> {
     use GgmlType::{BF16, F16, Q4_K, Q6_K, Q8_0};
     Some(match (format, m) {
         // Long rows (ffn_down, k = 14336) give a one-warp block long serial work: one row per
         // block doubles the warps in flight (M = 1: 10.5 µs against 12.4 at two rows; at
         // M = 2 two rows stay faster, 12.3 against 16.5).
-        (Q4_K, 1) if k >= Q4_K_LONG_ROW_K => (1, false),
-        (Q4_K, 1..=2) => (2, false),
-        (Q4_K, _) => (4, false),
-        // Four words per thread (docs/gemv-tuning.md v12): two rows up to M = 2, four after;
-        // staging no longer pays.
-        (Q6_K, 1..=2) => (2, false),
-        (Q6_K, _) => (4, false),
-        (Q8_0, 1..=2) => (2, false),
-        // Staged tiles were faster at M ≥ 5 while each thread read u16 halves; with aligned
-        // word loads the unstaged body is (M = 8: 35.2 / 28.5 µs against 49.5 / 34.4, v12).
-        (Q8_0, _) => (4, false),
+        (Q4_K, 1) if k >= Q4_K_LONG_ROW_K => 1,
+        (Q4_K, 1..=2) => 2,
+        (Q4_K, _) => 4,
+        // Two rows (the default) up to M = 2, four after (v12).
+        (Q6_K, 3..) => 4,
+        // Four rows (the default) from M = 3, two before (v12).
+        (Q8_0, 1..=2) => 2,
         // One row at M = 1 (99 % of copy bandwidth); four rows share each column's
         // activations from M = 2 (M = 8: 52–56 µs against 141–155 µs at one row). BF16 has
         // F16's chunk shape and register use.
-        (F16 | BF16, 2..) => (4, false),
+        (F16 | BF16, 2..) => 4,
         _ => return None,
     })
 }
@@ -210,9 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn staging_only_where_measured_faster() {
-        // Since Q8_0 and Q6_K read aligned words (docs/gemv-tuning.md v12), no selected
-        // variant stages its weights; the staged variants stay for the bench's twins.
+    fn selection_never_stages() {
         for format in gemv::formats() {
             for m in 1..=8 {
                 let g = gemv_of(select_matvec(format, m, 4096, &H200).unwrap());

@@ -158,6 +158,16 @@ pub fn q8_1_scale_plane(b: &mut KernelBuilder, x: Reg, k: Reg, m: u32) -> (Reg, 
     (plane, column_bytes)
 }
 
+/// The `{ d, s }` words of the `subs` Q8_1 blocks of super-block `sb` (`subs` blocks each) in
+/// one column's scale-plane row at `scales` (u64), in 16-byte loads.
+pub fn super_block_ds_words(b: &mut KernelBuilder, scales: Reg, sb: Reg, subs: usize) -> Vec<Reg> {
+    let base = b.index_addr(scales, sb, subs as u32 * Q8_1_DS_BYTES);
+    (0..subs.div_ceil(4) as i64)
+        .flat_map(|c| b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg_off(base, 16 * c)))
+        .take(subs)
+        .collect()
+}
+
 /// `d` (the low half) of a `{ d, s }` word, as f32.
 pub fn ds_d(b: &mut KernelBuilder, ds: Reg) -> Reg {
     let (d, _) = b.unpack_b16x2(ds);

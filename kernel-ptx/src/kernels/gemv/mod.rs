@@ -191,12 +191,7 @@ impl Gemv {
         warps: u8,
         target: SmTarget,
     ) -> Result<Self, KernelError> {
-        if mma_format_for(format).is_none() {
-            return Err(KernelError::UnsupportedFormat {
-                family: "gemv (tensor cores)",
-                format,
-            });
-        }
+        require_mma_format(format, "gemv (tensor cores)")?;
         if let Some(reason) = tensor_core::unsupported_geometry(format, warps) {
             return Err(KernelError::InvalidVariant {
                 family: "gemv",
@@ -224,12 +219,7 @@ impl Gemv {
         stages: u8,
         target: SmTarget,
     ) -> Result<Self, KernelError> {
-        if mma_format_for(format).is_none() {
-            return Err(KernelError::UnsupportedFormat {
-                family: "gemv (whole blocks)",
-                format,
-            });
-        }
+        require_mma_format(format, "gemv (whole blocks)")?;
         let invalid = |reason: String| KernelError::InvalidVariant {
             family: "gemv",
             reason,
@@ -525,6 +515,14 @@ impl Gemv {
             block: [u32::from(self.warps) * WARP, 1, 1],
             dynamic_shared_bytes: 0,
         })
+    }
+}
+
+/// [`KernelError::UnsupportedFormat`] for `family` unless `format` has an [`MmaFormat`].
+fn require_mma_format(format: GgmlType, family: &'static str) -> Result<(), KernelError> {
+    match mma_format_for(format) {
+        Some(_) => Ok(()),
+        None => Err(KernelError::UnsupportedFormat { family, format }),
     }
 }
 

@@ -2,8 +2,9 @@
 //! (ggml/src/ggml-cuda/vecdotq.cuh): `d_w * d_x * sum(dp4a(w, x))` over `vdr` words.
 //!
 //! `block_q8_0 = { d: f16, qs: [i8; 32] }` is 34 bytes, so `qs` is only 2-byte aligned: a
-//! thread's words are read as aligned 32-bit words and funnel-shifted (`unaligned_words`; from
-//! a staged tile, as two `u16` halves each, ggml's `get_int_b2`). Activation words come from the Q8_1 quant plane, 8-byte aligned.
+//! thread's words are read as aligned 32-bit words and funnel-shifted (`b2_words`; from a
+//! staged tile, as two `u16` halves each, ggml's `get_int_b2`). Activation words come from the
+//! Q8_1 quant plane, 16-byte aligned for a thread's four words.
 
 use crate::builder::{Addr, KernelBuilder, Operand, Reg, Round, Space, Ty};
 use crate::kernels::gemv::format::{ActBlock, GemvFormat, WeightSource, b2_words, ds_d, f16_in};

@@ -5,7 +5,7 @@
 use super::columns::{Chain, Half};
 use super::{MmaFormat, RowFactors};
 use crate::builder::{Addr, KernelBuilder, Reg, Round, Space, Ty};
-use crate::kernels::gemv::format::{Q8_1_DS_BYTES, QK8_1, ds_d};
+use crate::kernels::gemv::format::{QK8_1, ds_d, super_block_ds_words};
 
 /// Where a visit's weight fragments are in shared memory.
 pub struct FragmentSource<'a> {
@@ -55,15 +55,7 @@ impl Visit<'_> {
         let ds = self
             .x_scales
             .iter()
-            .map(|&scales| {
-                let base = b.index_addr(scales, sb, self.subs as u32 * Q8_1_DS_BYTES);
-                (0..self.subs.div_ceil(4) as i64)
-                    .flat_map(|c| {
-                        b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg_off(base, 16 * c))
-                    })
-                    .take(self.subs)
-                    .collect()
-            })
+            .map(|&scales| super_block_ds_words(b, scales, sb, self.subs))
             .collect();
         VisitActivations { b_frags, ds }
     }

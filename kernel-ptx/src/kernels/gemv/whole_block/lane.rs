@@ -3,7 +3,7 @@
 //! memory, and the tensor-core body's MMQ-order terms added to the lane's accumulators.
 
 use crate::builder::{Addr, KernelBuilder, Operand, Reg, Round, Space, Ty};
-use crate::kernels::gemv::format::{Q8_1_DS_BYTES, QK8_1, ds_d};
+use crate::kernels::gemv::format::{QK8_1, ds_d, super_block_ds_words};
 use crate::kernels::gemv::tensor_core::{MmaFormat, RowFactors};
 
 /// Words of one sub-block's quants (32 bytes).
@@ -30,13 +30,7 @@ impl LaneWork<'_> {
             .columns
             .iter()
             .map(|&(_, scales)| {
-                let base = b.index_addr(scales, sb, subs as u32 * Q8_1_DS_BYTES);
-                (0..subs.div_ceil(4) as i64)
-                    .flat_map(|c| {
-                        b.ld_vec(Space::GlobalNc, Ty::B32, 4, Addr::reg_off(base, 16 * c))
-                    })
-                    .take(subs)
-                    .collect::<Vec<_>>()
+                super_block_ds_words(b, scales, sb, subs)
                     .into_iter()
                     .map(|word| ds_d(b, word))
                     .collect()
