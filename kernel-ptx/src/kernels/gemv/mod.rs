@@ -37,7 +37,7 @@ use staging::{StagedLoop, Tile};
 pub use tensor_core::{MmaFormat, RowFactors, TILE_ROWS, mma_format_for};
 
 use crate::builder::{
-    Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Operand, Reg, Space, Special, Ty,
+    Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Label, Operand, Reg, Space, Special, Ty,
 };
 use crate::kernel_type::div_ceil;
 use crate::kernels::reduce::warp_sum;
@@ -88,6 +88,18 @@ pub struct Gemv {
     staged: bool,
     /// Prefetch the start of the block's rows into L2 before waiting on the previous grid.
     l2_prefetch: bool,
+    /// Four visits' loads in flight per loop trip instead of two (where the accumulators
+    /// allow two). Arithmetic unchanged: results are bit-identical.
+    four_visits: bool,
+    /// The blocks of the first wave (`ctaid` below `sm_count × blocks_per_sm`) issue their
+    /// first K-loop trip's weight loads before `griddepcontrol.wait` (weights never depend on
+    /// the previous kernel), so blocks that start while the previous grid drains stream
+    /// weights instead of idling. Later blocks wait first: on the device the wait also waits
+    /// for the block's loads in flight. Results are bit-identical.
+    early_weights: Option<Residency>,
+    /// Launch only as many blocks as fit the device at once, each looping over row groups
+    /// (`Gemv::persistent`); the dp4a and whole-block bodies.
+    residency: Option<Residency>,
     body: Body,
     target: SmTarget,
 }
@@ -100,13 +112,8 @@ enum Body {
     /// `tensor_core/`: 16-row tiles, one mma per sub-block.
     TensorCores,
     /// `whole_block.rs`: one lane per row and super-block slice, whole super-blocks per lane,
-    /// `stages` shared-memory stages per warp; with a `residency`, only as many blocks as fit
-    /// the device at once, each looping over row groups.
-    WholeBlocks {
-        slices: u8,
-        stages: u8,
-        residency: Option<Residency>,
-    },
+    /// `stages` shared-memory stages per warp.
+    WholeBlocks { slices: u8, stages: u8 },
 }
 
 /// How many blocks of a persistent variant run at once: `blocks_per_sm` (also the register
@@ -115,6 +122,29 @@ enum Body {
 pub(crate) struct Residency {
     sm_count: u16,
     blocks_per_sm: u8,
+}
+
+impl Residency {
+    fn new(sm_count: u32, blocks_per_sm: u8) -> Result<Self, KernelError> {
+        match u16::try_from(sm_count) {
+            Ok(sm_count) if sm_count > 0 && (1..=32).contains(&blocks_per_sm) => Ok(Residency {
+                sm_count,
+                blocks_per_sm,
+            }),
+            _ => Err(KernelError::InvalidVariant {
+                family: "gemv",
+                reason: format!(
+                    "{sm_count} SMs × {blocks_per_sm} blocks: need 1..=65535 SMs and 1..=32 \
+                     blocks per SM"
+                ),
+            }),
+        }
+    }
+
+    /// Blocks resident at once.
+    fn blocks(self) -> u32 {
+        u32::from(self.sm_count) * u32::from(self.blocks_per_sm)
+    }
 }
 
 /// What fixes the float arithmetic of an output: two variants of one format with equal
@@ -176,6 +206,9 @@ impl Gemv {
             gate_up_swiglu: false,
             staged: false,
             l2_prefetch: false,
+            four_visits: false,
+            early_weights: None,
+            residency: None,
             body: Body::Dp4a,
             target,
         })
@@ -237,11 +270,7 @@ impl Gemv {
         let g = Gemv::new(format, m, warps, 1, target)?;
         let g = Gemv {
             rows: rows as u8,
-            body: Body::WholeBlocks {
-                slices,
-                stages,
-                residency: None,
-            },
+            body: Body::WholeBlocks { slices, stages },
             ..g
         };
         if let Some(reason) = whole_block::unsupported_geometry(&g) {
@@ -250,35 +279,17 @@ impl Gemv {
         Ok(g)
     }
 
-    /// The same whole-block variant launched persistently: at most `blocks_per_sm` (1..=32)
-    /// blocks on each of `sm_count` multiprocessors, each looping over row groups with its
-    /// copies in flight across them, and ptxas held to the registers that let
-    /// `blocks_per_sm` blocks fit. Results are bit-identical; other bodies are unchanged.
+    /// The same dp4a or whole-block variant launched persistently: at most `blocks_per_sm`
+    /// (1..=32) blocks on each of `sm_count` multiprocessors, each looping over row groups
+    /// (the whole-block body with its copies in flight across them), and ptxas held to the
+    /// registers that let `blocks_per_sm` blocks fit. Results are bit-identical; the
+    /// tensor-core body and staged variants are unchanged.
     pub fn persistent(self, sm_count: u32, blocks_per_sm: u8) -> Result<Self, KernelError> {
-        let Body::WholeBlocks { slices, stages, .. } = self.body else {
+        if self.body == Body::TensorCores || self.staged || self.early_weights.is_some() {
             return Ok(self);
-        };
-        let sm_count = match u16::try_from(sm_count) {
-            Ok(s) if s > 0 && (1..=32).contains(&blocks_per_sm) => s,
-            _ => {
-                return Err(KernelError::InvalidVariant {
-                    family: "gemv",
-                    reason: format!(
-                        "persistent launch on {sm_count} SMs × {blocks_per_sm} blocks: need \
-                         1..=65535 SMs and 1..=32 blocks per SM"
-                    ),
-                });
-            }
-        };
+        }
         Ok(Gemv {
-            body: Body::WholeBlocks {
-                slices,
-                stages,
-                residency: Some(Residency {
-                    sm_count,
-                    blocks_per_sm,
-                }),
-            },
+            residency: Some(Residency::new(sm_count, blocks_per_sm)?),
             ..self
         })
     }
@@ -315,7 +326,6 @@ impl Gemv {
         while let Body::WholeBlocks {
             slices,
             stages: stages @ 2..,
-            residency,
         } = fused.body
         {
             if whole_block::shared_bytes_needed(&fused) <= whole_block::SHARED_BYTES {
@@ -324,7 +334,6 @@ impl Gemv {
             fused.body = Body::WholeBlocks {
                 slices,
                 stages: stages - 1,
-                residency,
             };
         }
         if self.staged { fused.staged() } else { fused }
@@ -335,7 +344,9 @@ impl Gemv {
     /// Results are bit-identical to the unstaged variant's.
     pub fn staged(self) -> Self {
         Gemv {
-            staged: self.staging_tile().is_some(),
+            staged: self.residency.is_none()
+                && self.early_weights.is_none()
+                && self.staging_tile().is_some(),
             ..self
         }
     }
@@ -367,6 +378,58 @@ impl Gemv {
         }
     }
 
+    /// The same variant with four visits' loads in flight per K-loop trip where two fit
+    /// (see `four_visits`); the dp4a body only, results bit-identical.
+    pub fn four_visits_in_flight(self) -> Self {
+        Gemv {
+            four_visits: self.body == Body::Dp4a
+                && usize::from(self.m)
+                    * usize::from(self.rows)
+                    * if self.gate_up_swiglu { 2 } else { 1 }
+                    <= self.imp().max_unrolled_accumulators(),
+            ..self
+        }
+    }
+
+    /// Elements of K per weight block as the kernel reads it (K is a multiple of it): the
+    /// format's block, four for the float formats.
+    pub fn k_per_block(&self) -> u32 {
+        self.imp().qk()
+    }
+
+    /// The same variant whose first `sm_count × blocks_per_sm` blocks load their first
+    /// K-loop trip's weights before they wait on the previous grid (see `early_weights`); the
+    /// unstaged, non-persistent dp4a body on sm_90+ only, unchanged otherwise.
+    pub fn weights_before_wait(
+        self,
+        sm_count: u32,
+        blocks_per_sm: u8,
+    ) -> Result<Self, KernelError> {
+        if self.body != Body::Dp4a
+            || self.staged
+            || self.residency.is_some()
+            || !self.target.has_griddepcontrol()
+        {
+            return Ok(self);
+        }
+        Ok(Gemv {
+            early_weights: Some(Residency::new(sm_count, blocks_per_sm)?),
+            ..self
+        })
+    }
+
+    /// True when first-wave blocks load weights before `griddepcontrol.wait` (see
+    /// [`Gemv::weights_before_wait`]).
+    pub fn loads_weights_before_wait(&self) -> bool {
+        self.early_weights.is_some()
+    }
+
+    /// Weight blocks of a row that one K-loop visit of the dp4a body's block covers.
+    pub fn blocks_per_visit(&self) -> u32 {
+        let imp = self.imp();
+        imp.vdr() * u32::from(self.warps) * WARP / imp.qi()
+    }
+
     /// True when the block prefetches its rows into L2 (see [`Gemv::l2_prefetched`]).
     pub fn prefetches_l2(&self) -> bool {
         self.l2_prefetch
@@ -384,7 +447,7 @@ impl Gemv {
             return None;
         }
         let threads = u32::from(self.warps) * WARP;
-        let blocks_per_iter = imp.vdr() * threads / imp.qi();
+        let blocks_per_iter = self.blocks_per_visit();
         let matrices = if self.gate_up_swiglu { 2 } else { 1 };
         let w_rows = u32::from(self.rows) * matrices;
         Tile::plan(imp.block_bytes(), blocks_per_iter, threads, w_rows)
@@ -445,22 +508,19 @@ impl Gemv {
 
     /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`; the fused variant is
     /// `gemv_gate_up_swiglu_<format>_…`, a staged one ends in `_st`, an L2-prefetching one in
-    /// `_pf`, a tensor-core one in `_tc`, a whole-block one in `_wb<slices>x<stages>`.
+    /// `_pf`, one with four visits per K-loop trip in `_v4`, a tensor-core one in `_tc`, a
+    /// whole-block one in `_wb<slices>x<stages>`, and a persistent one in `_b<blocks per SM>`.
     pub fn entry_name(&self) -> String {
-        let body = match self.body {
+        let mut body = match self.body {
             Body::Dp4a => String::new(),
             Body::TensorCores => "_tc".into(),
-            Body::WholeBlocks {
-                slices,
-                stages,
-                residency,
-            } => match residency {
-                None => format!("_wb{slices}x{stages}"),
-                Some(r) => format!("_wb{slices}x{stages}_b{}", r.blocks_per_sm),
-            },
+            Body::WholeBlocks { slices, stages } => format!("_wb{slices}x{stages}"),
         };
+        if let Some(r) = self.residency {
+            body += &format!("_b{}", r.blocks_per_sm);
+        }
         format!(
-            "gemv_{}{}_m{}_w{}_r{}{}{}{}",
+            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -472,6 +532,9 @@ impl Gemv {
             self.rows,
             if self.staged { "_st" } else { "" },
             if self.l2_prefetch { "_pf" } else { "" },
+            if self.four_visits { "_v4" } else { "" },
+            self.early_weights
+                .map_or(String::new(), |r| format!("_ew{}", r.blocks_per_sm)),
             body
         )
     }
@@ -504,11 +567,9 @@ impl Gemv {
             return Err("n*m overflows u32".into());
         }
         let groups = div_ceil(dims.n, u32::from(self.rows));
-        let grid = match self.body {
-            Body::WholeBlocks {
-                residency: Some(r), ..
-            } => groups.min(u32::from(r.sm_count) * u32::from(r.blocks_per_sm)),
-            _ => groups,
+        let grid = match self.residency {
+            Some(r) => groups.min(r.blocks()),
+            None => groups,
         };
         Ok(LaunchGeometry {
             grid: [grid, 1, 1],
@@ -543,12 +604,8 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     match g.body {
         Body::Dp4a => {}
         Body::TensorCores => return tensor_core::build(name, g),
-        Body::WholeBlocks {
-            slices,
-            stages,
-            residency,
-        } => {
-            return whole_block::build(name, g, u32::from(slices), u32::from(stages), residency);
+        Body::WholeBlocks { slices, stages } => {
+            return whole_block::build(name, g, u32::from(slices), u32::from(stages));
         }
     }
     let imp = g.imp();
@@ -557,7 +614,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let block_bytes = imp.block_bytes();
     let threads = warps * WARP;
     let threads_per_block = imp.qi() / imp.vdr();
-    let blocks_per_iter = imp.vdr() * threads / imp.qi();
+    let blocks_per_iter = g.blocks_per_visit();
 
     let (mut b, args) = begin_kernel(name, g, threads);
     let GemvArgs {
@@ -569,8 +626,17 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     } = args;
 
     let tid = b.mov(Ty::U32, Special::TidX);
-    let ctaid = b.mov(Ty::U32, Special::CtaidX);
-    let row0 = b.mul(Ty::U32, ctaid, rows);
+    let group = b.mov(Ty::U32, Special::CtaidX);
+    // Persistent: each block takes row groups ctaid, ctaid + nctaid, … (`group_top`).
+    let persistent = g.residency.map(|r| {
+        b.min_blocks_per_sm(u32::from(r.blocks_per_sm));
+        let groups = b.add(Ty::U32, n, rows - 1);
+        let groups = b.div(Ty::U32, groups, rows);
+        let top = b.label("group_top");
+        b.place(&top);
+        (groups, top)
+    });
+    let row0 = b.mul(Ty::U32, group, rows);
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
     let last_row = b.sub(Ty::U32, n, 1u32);
@@ -618,21 +684,24 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     if g.l2_prefetch {
         emit_l2_prefetch(&mut b, tid, &w_rows, row_bytes);
     }
-    b.griddep_wait();
-    b.griddep_launch_dependents();
-
     // The K loop, unrolled twice when the accumulators leave registers for it (ptxas spills
     // the fused M = 8 two-row Q4_K otherwise), so both visits' loads are in flight before
     // their dots: `kbx_pair` takes visits kbx and kbx + step while both exist, `kbx_last` a
-    // lone last one. Each accumulator adds its partials in kbx order either way, so a
+    // lone last one. Each accumulator adds its partials in kbx order on every path, so a
     // column's result does not depend on M.
     // Each row's weights are decoded once, each column's activations loaded once, then every
     // (row, column) partial is added in row-major order.
-    let accumulate_from = |b: &mut KernelBuilder, kbx: Reg, w_blocks: &[Reg], src| {
-        let weights: Vec<Vec<Reg>> = w_blocks
+    let load_weights = |b: &mut KernelBuilder, kbx: Reg| -> Vec<Vec<Reg>> {
+        let w_blocks: Vec<Reg> = w_rows
             .iter()
-            .map(|&w_block| imp.emit_weights(b, src, w_block, kqs))
+            .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
             .collect();
+        w_blocks
+            .iter()
+            .map(|&w_block| imp.emit_weights(b, WeightSource::Global, w_block, kqs))
+            .collect()
+    };
+    let add_dots = |b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]| {
         for (j, col) in x_cols.iter().enumerate() {
             let x_block = ActBlock {
                 quants: b.index_addr(col.quants, kbx, act_stride),
@@ -651,13 +720,49 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         }
     };
     let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
-        let w_blocks: Vec<Reg> = w_rows
-            .iter()
-            .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
-            .collect();
-        accumulate_from(b, kbx, &w_blocks, WeightSource::Global);
+        let weights = load_weights(b, kbx);
+        add_dots(b, kbx, &weights);
     };
+    let unrolled = m * w_rows.len() <= imp.max_unrolled_accumulators();
     let loop_end = b.label("kbx_done");
+    let kernel_end = g.early_weights.map(|_| b.label("kernel_end"));
+    if let (Some(first_wave), Some(kernel_end)) = (g.early_weights, &kernel_end) {
+        b.griddep_launch_dependents();
+        // The first trip's visits, when all of them exist and the block is in the first wave,
+        // with their weights loaded first.
+        let ahead = if unrolled { 2 } else { 1 };
+        let last_ahead = b.add(Ty::U32, kbx, (ahead - 1) * blocks_per_iter);
+        let short = b.setp(Cmp::Ge, Ty::U32, last_ahead, blocks_per_row);
+        let wait_only = b.label("wait_only");
+        b.bra_if(short, false, &wait_only);
+        let ctaid = b.mov(Ty::U32, Special::CtaidX);
+        let later = b.setp(Cmp::Ge, Ty::U32, ctaid, first_wave.blocks());
+        b.bra_if(later, false, &wait_only);
+        let visits: Vec<(Reg, Vec<Vec<Reg>>)> = (0..ahead)
+            .map(|v| {
+                let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
+                (visit, load_weights(&mut b, visit))
+            })
+            .collect();
+        // ptxas schedules `griddepcontrol.wait` ahead of the loads of its own basic block,
+        // so the loads end one: a branch on `n = 0` (never taken; the launch rejects it).
+        let no_rows = b.setp(Cmp::Eq, Ty::U32, n, 0u32);
+        b.bra_if(no_rows, false, kernel_end);
+        b.griddep_wait();
+        for (visit, weights) in &visits {
+            add_dots(&mut b, *visit, weights);
+        }
+        let next = b.add(Ty::U32, kbx, ahead * blocks_per_iter);
+        b.mov_to(kbx, next);
+        let loop_entry = b.label("kbx_loop");
+        b.bra(&loop_entry);
+        b.place(&wait_only);
+        b.griddep_wait();
+        b.place(&loop_entry);
+    } else {
+        b.griddep_wait();
+        b.griddep_launch_dependents();
+    }
     if let Some(tile) = g.staged.then(|| g.staging_tile()).flatten() {
         // Stage only when every row starts 16-byte aligned.
         let mut any = b.cvt(Ty::U64, Ty::U32, None, row_bytes);
@@ -681,16 +786,38 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
             block_in_iter: kbx,
         }
         .emit(&mut b, &mut |b, kbx, w_blocks| {
-            accumulate_from(b, kbx, w_blocks, WeightSource::Shared)
+            let weights: Vec<Vec<Reg>> = w_blocks
+                .iter()
+                .map(|&w_block| imp.emit_weights(b, WeightSource::Shared, w_block, kqs))
+                .collect();
+            add_dots(b, kbx, &weights)
         });
         b.bra(&loop_end);
         b.place(&unstaged);
     }
     let loop_top = b.label("kbx_pair");
     let last = b.label("kbx_last");
+    if g.four_visits && unrolled {
+        // Trips of four visits while all four exist; the rest below. Each accumulator still
+        // adds its partials in kbx order.
+        let quad_top = b.label("kbx_quad");
+        let quad_done = b.label("kbx_quad_done");
+        b.place(&quad_top);
+        let fourth = b.add(Ty::U32, kbx, 3 * blocks_per_iter);
+        let short = b.setp(Cmp::Ge, Ty::U32, fourth, blocks_per_row);
+        b.bra_if(short, false, &quad_done);
+        for v in 0..4 {
+            let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
+            accumulate(&mut b, visit);
+        }
+        let next = b.add(Ty::U32, fourth, blocks_per_iter);
+        b.mov_to(kbx, next);
+        b.bra(&quad_top);
+        b.place(&quad_done);
+    }
     let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
     b.bra_if(nothing, false, &loop_end);
-    if m * w_rows.len() > imp.max_unrolled_accumulators() {
+    if !unrolled {
         b.place(&loop_top);
         accumulate(&mut b, kbx);
         let next = b.add(Ty::U32, kbx, blocks_per_iter);
@@ -715,8 +842,9 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     b.place(&loop_end);
 
     let lane = b.and(Ty::U32, tid, WARP - 1);
+    let group_done = persistent.as_ref().map(|_| b.label("group_done"));
     let totals = if warps > 1 {
-        combine_warps(&mut b, &acc, tid, lane, warps)
+        combine_warps(&mut b, &acc, tid, lane, warps, group_done.as_ref())
     } else {
         acc
     };
@@ -736,6 +864,21 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
             let row = b.add(Ty::U32, row0, i as u32);
             store_output(&mut b, y, n, row, j as u32, is_lane0, total);
         }
+    }
+    if let (Some((groups, top)), Some(done)) = (persistent, group_done) {
+        b.place(&done);
+        if warps > 1 {
+            // Warp 0 has read the other warps' partials before they write the next group's.
+            b.bar_sync(0);
+        }
+        let nctaid = b.mov(Ty::U32, Special::NctaidX);
+        let next = b.add(Ty::U32, group, nctaid);
+        b.mov_to(group, next);
+        let more = b.setp(Cmp::Lt, Ty::U32, group, groups);
+        b.bra_if(more, false, &top);
+    }
+    if let Some(kernel_end) = &kernel_end {
+        b.place(kernel_end);
     }
     b.ret();
     b.finish()
@@ -829,13 +972,16 @@ pub(super) fn silu_times(b: &mut KernelBuilder, gate: Reg, up: Reg) -> Reg {
 }
 
 /// Warps 1.. write their per-lane partials to shared memory `[warps-1][m][rows][32]` f32; warp 0
-/// adds them in warp order and the others exit. Returns warp 0's combined partials.
+/// adds them in warp order and the others exit (or branch to `others`, where a persistent
+/// block waits for warp 0 before the shared memory is written again). Returns warp 0's
+/// combined partials.
 pub(super) fn combine_warps(
     b: &mut KernelBuilder,
     acc: &[Vec<Reg>],
     tid: Reg,
     lane: Reg,
     warps: u32,
+    others: Option<&Label>,
 ) -> Vec<Vec<Reg>> {
     let (m, rows) = (acc.len() as u32, acc[0].len() as u32);
     let slot_bytes = WARP * 4;
@@ -889,7 +1035,10 @@ pub(super) fn combine_warps(
     let after = b.label("combined");
     b.bra(&after);
     b.place(&exit);
-    b.ret();
+    match others {
+        Some(label) => b.bra(label),
+        None => b.ret(),
+    }
     b.place(&after);
     combined
 }

@@ -13,6 +13,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use gpu_runtime::{Gpu, GpuError, GpuOptions, kernel_args};
+use kernel_ptx::kernels::gemv::default_geometry;
 use kernel_ptx::{
     Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec, select_tensor_core_matvec,
 };
@@ -54,7 +55,9 @@ pub struct KernelsArgs {
     /// Also time the variants of these bodies per format, matrix and M (every body when
     /// given without a value) and print the fastest next to the selected one: `dp4a` (the
     /// `SWEEP_GEOMETRIES`, staged and unstaged), `tc` (`SWEEP_TENSOR_CORE_WARPS`), `wb`
-    /// (`SWEEP_WHOLE_BLOCKS`); the last two for formats that have them.
+    /// (`SWEEP_WHOLE_BLOCKS`), the last two for formats that have them; and only by name,
+    /// `persistent` (the dp4a body with the format's warps, every row count of
+    /// `SWEEP_GEOMETRIES`, launched persistently at `SWEEP_RESIDENT_WARPS`).
     #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb"])]
     pub sweep: Vec<SweepBody>,
 }
@@ -65,7 +68,11 @@ pub enum SweepBody {
     Dp4a,
     Tc,
     Wb,
+    Persistent,
 }
+
+/// Resident warps per SM of the persistent dp4a launches `--sweep persistent` times.
+const SWEEP_RESIDENT_WARPS: [u8; 4] = [16, 24, 32, 48];
 
 /// Replays before every measurement last at least this long (then `--warmup` more).
 const MIN_WARMUP: std::time::Duration = std::time::Duration::from_millis(50);
@@ -296,7 +303,7 @@ fn bench_format(
             // tensor cores buy.
             let profile = gpu.profile().lite();
             let mut twins = match select_matvec(format, m, shape.k, &profile) {
-                Ok(KernelType::Gemv(g)) => selected_twins(g),
+                Ok(KernelType::Gemv(g)) => selected_twins(g, gpu.profile().sm_count),
                 _ => Vec::new(),
             };
             if let Ok(Some(KernelType::Gemv(tc))) = select_tensor_core_matvec(format, m, &profile) {
@@ -368,6 +375,18 @@ fn sweep_variants(
             }
         }
     }
+    if bodies.contains(&SweepBody::Persistent) {
+        let (warps, _) = default_geometry(format);
+        for (_, rows) in SWEEP_GEOMETRIES.iter().filter(|&&(w, _)| w == warps) {
+            let Ok(g) = Gemv::new(format, m, warps, *rows, target) else {
+                continue;
+            };
+            out.extend(SWEEP_RESIDENT_WARPS.iter().filter_map(|&resident| {
+                let blocks_per_sm = (resident / warps).min(32);
+                g.persistent(sm_count, blocks_per_sm).ok()
+            }));
+        }
+    }
     if bodies.contains(&SweepBody::Tc) {
         out.extend(
             SWEEP_TENSOR_CORE_WARPS
@@ -389,9 +408,10 @@ fn sweep_variants(
     out
 }
 
-/// The selected kernel with staging toggled (where the format stages) and with the L2
-/// prefetch toggled (where the target has it).
-fn selected_twins(g: Gemv) -> Vec<Gemv> {
+/// The selected kernel with staging toggled (where the format stages), with the L2 prefetch
+/// toggled (where the target has it), with four visits per K-loop trip (where they fit) and
+/// with the first trip's weights loaded before the grid-dependency wait (and both).
+fn selected_twins(g: Gemv, sm_count: u32) -> Vec<Gemv> {
     let mut twins = Vec::new();
     if g.staged().stages_weights() {
         twins.push(if g.stages_weights() {
@@ -406,6 +426,17 @@ fn selected_twins(g: Gemv) -> Vec<Gemv> {
         } else {
             g.l2_prefetched()
         });
+    }
+    let four = g.four_visits_in_flight();
+    if four != g {
+        twins.push(four);
+    }
+    for blocks_per_sm in [8, 16, 24, 32] {
+        if let Ok(early) = g.weights_before_wait(sm_count, blocks_per_sm)
+            && early != g
+        {
+            twins.push(early);
+        }
     }
     twins
 }
