@@ -16,7 +16,13 @@ const T: SmTarget = SmTarget::Sm90;
 fn launch(gpu: &mut Gpu, kt: KernelType, dims: LaunchDims, args: &[Arg]) {
     let geo = kt.launch(&dims).unwrap();
     assert_eq!(args.len(), kt.params().len());
-    gpu.launch(&kt.ptx(), geo.grid, geo.block, args);
+    gpu.launch(
+        &kt.ptx(),
+        geo.grid,
+        geo.block,
+        geo.dynamic_shared_bytes,
+        args,
+    );
 }
 
 fn nan_f32(gpu: &mut Gpu, len: usize) -> u64 {

@@ -67,12 +67,15 @@ fn four_visits_per_trip_equal_two_bit_for_bit() {
 
 #[test]
 fn weights_before_the_grid_wait_change_no_bit() {
-    // One first-wave block (the others wait first) and every block in the first wave.
-    for (sm_count, blocks_per_sm) in [(1, 1), (132, 32)] {
-        let tested = check_loop_variant("weights before wait", |g| {
-            g.weights_before_wait(sm_count, blocks_per_sm).unwrap()
-        });
-        assert_eq!(tested, 3 * gemv_formats().len());
+    // One first-wave block (the others wait first) and every block; the first trip into
+    // registers and the whole rows into shared memory (where they fit and are aligned).
+    for first_wave in [Some((1, 1)), None] {
+        for whole_rows in [false, true] {
+            let tested = check_loop_variant("weights before wait", |g| {
+                g.weights_before_wait(first_wave, whole_rows).unwrap()
+            });
+            assert_eq!(tested, 3 * gemv_formats().len());
+        }
     }
 }
 

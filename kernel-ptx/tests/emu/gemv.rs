@@ -56,6 +56,12 @@ pub fn run_gemv_padded(
     let y = gpu.alloc_f32(&vec![f32::NAN; m * n]);
     args.extend([Arg::Ptr(y), Arg::U32(n as u32), Arg::U32(k as u32)]);
     assert_eq!(args.len(), kt.params().len());
-    gpu.launch(&kt.ptx(), geo.grid, geo.block, &args);
+    gpu.launch(
+        &kt.ptx(),
+        geo.grid,
+        geo.block,
+        geo.dynamic_shared_bytes,
+        &args,
+    );
     gpu.f32s(y)
 }

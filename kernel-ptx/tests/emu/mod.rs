@@ -83,9 +83,18 @@ impl Gpu {
         })
     }
 
-    /// Runs the single entry of `ptx` over `grid × block` with `args`.
-    pub fn launch(&mut self, ptx: &str, grid: [u32; 3], block: [u32; 3], args: &[Arg]) {
-        let program = Program::parse(ptx);
+    /// Runs the single entry of `ptx` over `grid × block` with `args` and
+    /// `dynamic_shared_bytes` of dynamic shared memory (the size of its `.extern .shared`
+    /// array, if any).
+    pub fn launch(
+        &mut self,
+        ptx: &str,
+        grid: [u32; 3],
+        block: [u32; 3],
+        dynamic_shared_bytes: u32,
+        args: &[Arg],
+    ) {
+        let program = Program::parse(ptx, dynamic_shared_bytes);
         assert_eq!(program.params.len(), args.len(), "argument count");
         let params: HashMap<String, u64> = program
             .params
@@ -139,7 +148,7 @@ struct Program {
 }
 
 impl Program {
-    fn parse(ptx: &str) -> Program {
+    fn parse(ptx: &str, dynamic_shared_bytes: u32) -> Program {
         let mut p = Program {
             insts: Vec::new(),
             labels: HashMap::new(),
@@ -165,17 +174,24 @@ impl Program {
                 in_body = true;
                 continue;
             }
-            if !in_body || line.is_empty() || line == "}" || line.starts_with(".reg") {
+            let extern_shared = line.starts_with(".extern .shared");
+            if !extern_shared
+                && (!in_body || line.is_empty() || line == "}" || line.starts_with(".reg"))
+            {
                 continue;
             }
-            if line.starts_with(".shared") || line.starts_with(".extern") {
+            if line.starts_with(".shared") || extern_shared {
                 let words: Vec<&str> = line.trim_end_matches(';').split_whitespace().collect();
                 let align: u32 = words[words.iter().position(|w| *w == ".align").unwrap() + 1]
                     .parse()
                     .unwrap();
                 let decl = words.last().unwrap();
                 let (name, size) = decl.split_once('[').unwrap();
-                let size: u32 = size.trim_end_matches(']').parse().unwrap_or(48 * 1024);
+                // `name[]`: the dynamic array, as large as the launch says.
+                let size: u32 = size
+                    .trim_end_matches(']')
+                    .parse()
+                    .unwrap_or(dynamic_shared_bytes);
                 p.shared_bytes = p.shared_bytes.next_multiple_of(align);
                 p.shared.insert(name.to_string(), p.shared_bytes);
                 p.shared_bytes += size;

@@ -33,6 +33,7 @@ mod whole_block;
 
 pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
 use format::{Q8_1_DS_BYTES, QK8_1, q8_1_scale_plane};
+use stage_copy::CHUNK;
 use staging::{StagedLoop, Tile};
 pub use tensor_core::{MmaFormat, RowFactors, TILE_ROWS, mma_format_for};
 
@@ -91,12 +92,11 @@ pub struct Gemv {
     /// Four visits' loads in flight per loop trip instead of two (where the accumulators
     /// allow two). Arithmetic unchanged: results are bit-identical.
     four_visits: bool,
-    /// The blocks of the first wave (`ctaid` below `sm_count × blocks_per_sm`) issue their
-    /// first K-loop trip's weight loads before `griddepcontrol.wait` (weights never depend on
-    /// the previous kernel), so blocks that start while the previous grid drains stream
-    /// weights instead of idling. Later blocks wait first: on the device the wait also waits
-    /// for the block's loads in flight. Results are bit-identical.
-    early_weights: Option<Residency>,
+    /// Weights some blocks load before `griddepcontrol.wait` (`EarlyWeights`).
+    early_weights: Option<EarlyWeights>,
+    /// Blocks per SM ptxas must fit (`.minnctapersm`), which caps the registers per thread;
+    /// one otherwise. The dp4a body only.
+    register_budget: Option<u8>,
     /// Launch only as many blocks as fit the device at once, each looping over row groups
     /// (`Gemv::persistent`); the dp4a and whole-block bodies.
     residency: Option<Residency>,
@@ -208,6 +208,7 @@ impl Gemv {
             l2_prefetch: false,
             four_visits: false,
             early_weights: None,
+            register_budget: None,
             residency: None,
             body: Body::Dp4a,
             target,
@@ -397,13 +398,14 @@ impl Gemv {
         self.imp().qk()
     }
 
-    /// The same variant whose first `sm_count × blocks_per_sm` blocks load their first
-    /// K-loop trip's weights before they wait on the previous grid (see `early_weights`); the
-    /// unstaged, non-persistent dp4a body on sm_90+ only, unchanged otherwise.
+    /// The same variant loading weights before it waits on the previous grid (see
+    /// [`EarlyWeights`]): the first `sm_count × blocks_per_sm` blocks (every block without a
+    /// bound), either their first K-loop trip into registers or their whole rows into shared
+    /// memory. The unstaged, non-persistent dp4a body on sm_90+ only, unchanged otherwise.
     pub fn weights_before_wait(
         self,
-        sm_count: u32,
-        blocks_per_sm: u8,
+        first_wave: Option<(u32, u8)>,
+        whole_rows: bool,
     ) -> Result<Self, KernelError> {
         if self.body != Body::Dp4a
             || self.staged
@@ -412,8 +414,33 @@ impl Gemv {
         {
             return Ok(self);
         }
+        let first_wave = match first_wave {
+            Some((sm_count, blocks_per_sm)) => Some(Residency::new(sm_count, blocks_per_sm)?),
+            None => None,
+        };
         Ok(Gemv {
-            early_weights: Some(Residency::new(sm_count, blocks_per_sm)?),
+            early_weights: Some(EarlyWeights {
+                first_wave,
+                whole_rows,
+            }),
+            ..self
+        })
+    }
+
+    /// The same dp4a variant with ptxas held to the registers that let `blocks_per_sm`
+    /// (1..=32) blocks fit an SM; other bodies are unchanged. Results are bit-identical.
+    pub fn register_budget(self, blocks_per_sm: u8) -> Result<Self, KernelError> {
+        if self.body != Body::Dp4a {
+            return Ok(self);
+        }
+        if !(1..=32).contains(&blocks_per_sm) {
+            return Err(KernelError::InvalidVariant {
+                family: "gemv",
+                reason: format!("register budget for {blocks_per_sm} blocks per SM: need 1..=32"),
+            });
+        }
+        Ok(Gemv {
+            register_budget: Some(blocks_per_sm),
             ..self
         })
     }
@@ -520,7 +547,7 @@ impl Gemv {
             body += &format!("_b{}", r.blocks_per_sm);
         }
         format!(
-            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}",
+            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -533,8 +560,9 @@ impl Gemv {
             if self.staged { "_st" } else { "" },
             if self.l2_prefetch { "_pf" } else { "" },
             if self.four_visits { "_v4" } else { "" },
-            self.early_weights
-                .map_or(String::new(), |r| format!("_ew{}", r.blocks_per_sm)),
+            self.early_weights.map_or(String::new(), |e| e.suffix()),
+            self.register_budget
+                .map_or(String::new(), |n| format!("_rb{n}")),
             body
         )
     }
@@ -574,10 +602,49 @@ impl Gemv {
         Ok(LaunchGeometry {
             grid: [grid, 1, 1],
             block: [u32::from(self.warps) * WARP, 1, 1],
-            dynamic_shared_bytes: 0,
+            dynamic_shared_bytes: self.early_rows_bytes(row_bytes as u32).unwrap_or(0),
         })
     }
+
+    /// The shared bytes of a block's whole rows of `row_bytes` when this variant copies them
+    /// early and they fit `WHOLE_ROWS_MAX_BYTES` (the kernel checks the same).
+    fn early_rows_bytes(&self, row_bytes: u32) -> Option<u32> {
+        let e = self.early_weights?;
+        let matrices = if self.gate_up_swiglu { 2 } else { 1 };
+        let bytes = u64::from(row_bytes) * u64::from(self.rows) * matrices;
+        (e.whole_rows
+            && bytes <= u64::from(WHOLE_ROWS_MAX_BYTES)
+            && row_bytes.is_multiple_of(CHUNK))
+        .then_some(bytes as u32)
+    }
 }
+
+/// Weights a variant loads before `griddepcontrol.wait`: weights never depend on the previous
+/// kernel, so blocks that start while the previous grid drains can stream them instead of
+/// idling (the wait then only holds back the activations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct EarlyWeights {
+    /// Only blocks with `ctaid` below `sm_count × blocks_per_sm` (the first wave); `None`:
+    /// every block.
+    first_wave: Option<Residency>,
+    /// The block's whole rows into shared memory with `cp.async` when they fit
+    /// `WHOLE_ROWS_MAX_BYTES` and are 16-byte aligned (the K loop then reads them from there);
+    /// otherwise the first K-loop trip's weights into registers.
+    whole_rows: bool,
+}
+
+impl EarlyWeights {
+    /// `_ew<blocks per SM | "all">`, `r` appended for whole rows.
+    fn suffix(&self) -> String {
+        let blocks = self
+            .first_wave
+            .map_or("all".to_string(), |r| r.blocks_per_sm.to_string());
+        format!("_ew{blocks}{}", if self.whole_rows { "r" } else { "" })
+    }
+}
+
+/// The most shared memory one block's early copy of its whole rows may take.
+const WHOLE_ROWS_MAX_BYTES: u32 = 32 * 1024;
 
 /// [`KernelError::UnsupportedFormat`] for `family` unless `format` has an [`MmaFormat`].
 fn require_mma_format(format: GgmlType, family: &'static str) -> Result<(), KernelError> {
@@ -628,6 +695,9 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let tid = b.mov(Ty::U32, Special::TidX);
     let group = b.mov(Ty::U32, Special::CtaidX);
     // Persistent: each block takes row groups ctaid, ctaid + nctaid, … (`group_top`).
+    if let Some(blocks_per_sm) = g.register_budget {
+        b.min_blocks_per_sm(u32::from(blocks_per_sm));
+    }
     let persistent = g.residency.map(|r| {
         b.min_blocks_per_sm(u32::from(r.blocks_per_sm));
         let groups = b.add(Ty::U32, n, rows - 1);
@@ -726,38 +796,109 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let unrolled = m * w_rows.len() <= imp.max_unrolled_accumulators();
     let loop_end = b.label("kbx_done");
     let kernel_end = g.early_weights.map(|_| b.label("kernel_end"));
-    if let (Some(first_wave), Some(kernel_end)) = (g.early_weights, &kernel_end) {
-        b.griddep_launch_dependents();
-        // The first trip's visits, when all of them exist and the block is in the first wave,
-        // with their weights loaded first.
-        let ahead = if unrolled { 2 } else { 1 };
-        let last_ahead = b.add(Ty::U32, kbx, (ahead - 1) * blocks_per_iter);
-        let short = b.setp(Cmp::Ge, Ty::U32, last_ahead, blocks_per_row);
+    if let (Some(early), Some(kernel_end)) = (g.early_weights, &kernel_end) {
         let wait_only = b.label("wait_only");
-        b.bra_if(short, false, &wait_only);
-        let ctaid = b.mov(Ty::U32, Special::CtaidX);
-        let later = b.setp(Cmp::Ge, Ty::U32, ctaid, first_wave.blocks());
-        b.bra_if(later, false, &wait_only);
-        let visits: Vec<(Reg, Vec<Vec<Reg>>)> = (0..ahead)
-            .map(|v| {
-                let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
-                (visit, load_weights(&mut b, visit))
-            })
-            .collect();
+        let loop_entry = b.label("kbx_loop");
+        if let Some(first_wave) = early.first_wave {
+            let ctaid = b.mov(Ty::U32, Special::CtaidX);
+            let later = b.setp(Cmp::Ge, Ty::U32, ctaid, first_wave.blocks());
+            b.bra_if(later, false, &wait_only);
+        }
         // ptxas schedules `griddepcontrol.wait` ahead of the loads of its own basic block,
         // so the loads end one: a branch on `n = 0` (never taken; the launch rejects it).
-        let no_rows = b.setp(Cmp::Eq, Ty::U32, n, 0u32);
-        b.bra_if(no_rows, false, kernel_end);
-        b.griddep_wait();
-        for (visit, weights) in &visits {
-            add_dots(&mut b, *visit, weights);
+        let end_block = |b: &mut KernelBuilder| {
+            let no_rows = b.setp(Cmp::Eq, Ty::U32, n, 0u32);
+            b.bra_if(no_rows, false, kernel_end);
+        };
+        if early.whole_rows {
+            // Every row of the block into shared memory (`[w_rows][row_bytes]`, the bytes
+            // `Gemv::early_rows_bytes` gives the launch), then the whole K loop from there.
+            let rows_bytes = b.mul(Ty::U32, row_bytes, w_rows.len() as u32);
+            let too_long = b.setp(Cmp::Gt, Ty::U32, rows_bytes, WHOLE_ROWS_MAX_BYTES);
+            b.bra_if(too_long, false, &wait_only);
+            let mut any = b.cvt(Ty::U64, Ty::U32, None, row_bytes);
+            for &w in &weights {
+                any = b.or(Ty::B64, any, w);
+            }
+            let low = b.cvt(Ty::U32, Ty::U64, None, any);
+            let low = b.and(Ty::U32, low, CHUNK - 1);
+            let unaligned = b.setp(Cmp::Ne, Ty::U32, low, 0u32);
+            b.bra_if(unaligned, false, &wait_only);
+            let array = b.dynamic_shared("early_rows");
+            let base = b.shared_base(&array);
+            for (r, &w_row) in w_rows.iter().enumerate() {
+                // Thread t copies chunks t, t + threads, … of row r.
+                let dst_row = b.mad_lo(Ty::U32, row_bytes, r as u32, base);
+                let offset = b.mul(Ty::U32, tid, CHUNK);
+                let top = b.label("copy_row");
+                let done = b.label("row_copied");
+                b.place(&top);
+                let past = b.setp(Cmp::Ge, Ty::U32, offset, row_bytes);
+                b.bra_if(past, false, &done);
+                let dst = b.add(Ty::U32, dst_row, offset);
+                let src = b.add_offset(w_row, offset);
+                b.cp_async_16(dst, src);
+                let next = b.add(Ty::U32, offset, threads * CHUNK);
+                b.mov_to(offset, next);
+                b.bra(&top);
+                b.place(&done);
+            }
+            b.cp_async_commit();
+            end_block(&mut b);
+            b.griddep_wait();
+            b.griddep_launch_dependents();
+            b.cp_async_wait(0);
+            if warps > 1 {
+                b.bar_sync(0);
+            } else {
+                b.bar_warp_sync();
+            }
+            let shared_weights = |b: &mut KernelBuilder, kbx: Reg| {
+                let weights: Vec<Vec<Reg>> = (0..w_rows.len() as u32)
+                    .map(|r| {
+                        let row = b.mad_lo(Ty::U32, row_bytes, r, base);
+                        let block = b.mad_lo(Ty::U32, kbx, block_bytes, row);
+                        let block = b.cvt(Ty::U64, Ty::U32, None, block);
+                        imp.emit_weights(b, WeightSource::Shared, block, kqs)
+                    })
+                    .collect();
+                add_dots(b, kbx, &weights);
+            };
+            emit_visits(
+                &mut b,
+                kbx,
+                blocks_per_row,
+                blocks_per_iter,
+                unrolled,
+                &loop_end,
+                &shared_weights,
+            );
+            b.bra(&loop_end);
+        } else {
+            // The first trip's visits into registers, when all of them exist.
+            let ahead = if unrolled { 2 } else { 1 };
+            let last_ahead = b.add(Ty::U32, kbx, (ahead - 1) * blocks_per_iter);
+            let short = b.setp(Cmp::Ge, Ty::U32, last_ahead, blocks_per_row);
+            b.bra_if(short, false, &wait_only);
+            let visits: Vec<(Reg, Vec<Vec<Reg>>)> = (0..ahead)
+                .map(|v| {
+                    let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
+                    (visit, load_weights(&mut b, visit))
+                })
+                .collect();
+            end_block(&mut b);
+            b.griddep_wait();
+            b.griddep_launch_dependents();
+            for (visit, weights) in &visits {
+                add_dots(&mut b, *visit, weights);
+            }
+            let next = b.add(Ty::U32, kbx, ahead * blocks_per_iter);
+            b.mov_to(kbx, next);
+            b.bra(&loop_entry);
         }
-        let next = b.add(Ty::U32, kbx, ahead * blocks_per_iter);
-        b.mov_to(kbx, next);
-        let loop_entry = b.label("kbx_loop");
-        b.bra(&loop_entry);
         b.place(&wait_only);
         b.griddep_wait();
+        b.griddep_launch_dependents();
         b.place(&loop_entry);
     } else {
         b.griddep_wait();
@@ -795,8 +936,6 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         b.bra(&loop_end);
         b.place(&unstaged);
     }
-    let loop_top = b.label("kbx_pair");
-    let last = b.label("kbx_last");
     if g.four_visits && unrolled {
         // Trips of four visits while all four exist; the rest below. Each accumulator still
         // adds its partials in kbx order.
@@ -815,30 +954,15 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         b.bra(&quad_top);
         b.place(&quad_done);
     }
-    let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
-    b.bra_if(nothing, false, &loop_end);
-    if !unrolled {
-        b.place(&loop_top);
-        accumulate(&mut b, kbx);
-        let next = b.add(Ty::U32, kbx, blocks_per_iter);
-        b.mov_to(kbx, next);
-        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
-        b.bra_if(more, false, &loop_top);
-    } else {
-        b.place(&loop_top);
-        let second = b.add(Ty::U32, kbx, blocks_per_iter);
-        let only_one = b.setp(Cmp::Ge, Ty::U32, second, blocks_per_row);
-        b.bra_if(only_one, false, &last);
-        accumulate(&mut b, kbx);
-        accumulate(&mut b, second);
-        let next = b.add(Ty::U32, second, blocks_per_iter);
-        b.mov_to(kbx, next);
-        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
-        b.bra_if(more, false, &loop_top);
-        b.bra(&loop_end);
-        b.place(&last);
-        accumulate(&mut b, kbx);
-    }
+    emit_visits(
+        &mut b,
+        kbx,
+        blocks_per_row,
+        blocks_per_iter,
+        unrolled,
+        &loop_end,
+        &accumulate,
+    );
     b.place(&loop_end);
 
     let lane = b.and(Ty::U32, tid, WARP - 1);
@@ -882,6 +1006,48 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     }
     b.ret();
     b.finish()
+}
+
+/// The K loop from visit `kbx` (advanced in place) to `blocks_per_row`, a visit every
+/// `blocks_per_iter` blocks, branching to `loop_end` when done: `kbx_pair` takes visits kbx
+/// and kbx + step while both exist (`unrolled`), `kbx_last` a lone last one; one visit per trip
+/// otherwise. `accumulate(b, kbx)` adds one visit's dots, so every accumulator adds its partials
+/// in kbx order.
+fn emit_visits(
+    b: &mut KernelBuilder,
+    kbx: Reg,
+    blocks_per_row: Reg,
+    blocks_per_iter: u32,
+    unrolled: bool,
+    loop_end: &Label,
+    accumulate: &dyn Fn(&mut KernelBuilder, Reg),
+) {
+    let loop_top = b.label("kbx_pair");
+    let last = b.label("kbx_last");
+    let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
+    b.bra_if(nothing, false, loop_end);
+    if !unrolled {
+        b.place(&loop_top);
+        accumulate(b, kbx);
+        let next = b.add(Ty::U32, kbx, blocks_per_iter);
+        b.mov_to(kbx, next);
+        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
+        b.bra_if(more, false, &loop_top);
+    } else {
+        b.place(&loop_top);
+        let second = b.add(Ty::U32, kbx, blocks_per_iter);
+        let only_one = b.setp(Cmp::Ge, Ty::U32, second, blocks_per_row);
+        b.bra_if(only_one, false, &last);
+        accumulate(b, kbx);
+        accumulate(b, second);
+        let next = b.add(Ty::U32, second, blocks_per_iter);
+        b.mov_to(kbx, next);
+        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
+        b.bra_if(more, false, &loop_top);
+        b.bra(loop_end);
+        b.place(&last);
+        accumulate(b, kbx);
+    }
 }
 
 /// `y[col * n + row] = value` (y f32 `[m, n]`) when `row < n` and `also` holds.

@@ -431,11 +431,16 @@ fn selected_twins(g: Gemv, sm_count: u32) -> Vec<Gemv> {
     if four != g {
         twins.push(four);
     }
-    for blocks_per_sm in [8, 16, 24, 32] {
-        if let Ok(early) = g.weights_before_wait(sm_count, blocks_per_sm)
-            && early != g
-        {
-            twins.push(early);
+    if let Ok(early) = g.weights_before_wait(Some((sm_count, 8)), false)
+        && early != g
+    {
+        twins.push(early);
+        // Register budgets of 32, 48 and 64 resident warps per SM.
+        for warps in [32u8, 48, 64] {
+            let blocks = (warps / g.warps()).min(32);
+            if let Ok(budget) = early.register_budget(blocks) {
+                twins.push(budget);
+            }
         }
     }
     twins
