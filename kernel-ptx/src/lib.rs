@@ -14,5 +14,8 @@ pub use error::KernelError;
 pub use kernel_type::{KernelType, LaunchDims, LaunchGeometry, Param, ParamKind, gemv_formats};
 pub use kernels::embedding::Embedding;
 pub use kernels::gemv::{Gemv, mma_format_for};
-pub use select::{GpuProfileLite, select_gate_up_swiglu, select_matvec, select_tensor_core_matvec};
+pub use select::{
+    EARLY_BLOCKS_PER_SM, GpuProfileLite, select_gate_up_swiglu, select_matvec,
+    select_tensor_core_matvec,
+};
 pub use target::SmTarget;

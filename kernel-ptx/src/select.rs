@@ -16,8 +16,8 @@ pub struct GpuProfileLite {
 /// activation columns (1..=8) on `profile`.
 ///
 /// Warps per block depend on the format and device only, never on `m`, so the outputs for one
-/// column are bit-identical at every `m` (batch invariance); rows per block and the L2
-/// prefetch (which do not change a column's arithmetic) may depend on `m` and `k`.
+/// column are bit-identical at every `m` (batch invariance); rows per block, the L2 prefetch
+/// and early weights (which do not change a column's arithmetic) may depend on `m` and `k`.
 pub fn select_matvec(
     format: GgmlType,
     m: u32,
@@ -28,11 +28,29 @@ pub fn select_matvec(
     let (warps, rows) = gemv::default_geometry(format);
     let rows = rows_for(format, m, k).unwrap_or(rows);
     let g = Gemv::new(format, m, warps, rows, target)?;
-    Ok(KernelType::Gemv(if m >= L2_PREFETCH_FROM_M {
+    let g = if m >= L2_PREFETCH_FROM_M {
         g.l2_prefetched()
     } else {
         g
+    };
+    Ok(KernelType::Gemv(if loads_weights_early(format, m) {
+        g.weights_before_wait(profile.sm_count, EARLY_BLOCKS_PER_SM)?
+    } else {
+        g
     }))
+}
+
+/// Blocks per SM of the first wave that load their first trip's weights before waiting on
+/// the previous grid (`Gemv::weights_before_wait`).
+pub const EARLY_BLOCKS_PER_SM: u8 = 8;
+
+/// Where the first wave's early weights pay (H200, docs/gemv-tuning.md v13): the k-quant
+/// dp4a bodies at M = 1 (Q4_K ffn_down 10.5 → 10.2 µs, attn_q/o 4.8 → 3.9; Q6_K 16.5 → 16.0,
+/// 6.1 → 5.6; output within noise). Q8_0 gained nothing and F16 lost 2–7 %; M ≥ 2 was not
+/// better.
+fn loads_weights_early(format: GgmlType, m: u8) -> bool {
+    use GgmlType::{Q4_K, Q5_K, Q6_K};
+    m == 1 && matches!(format, Q4_K | Q5_K | Q6_K)
 }
 
 /// The tensor-core variant (`Gemv::tensor_core`) for `format` at `m` columns, for formats

@@ -33,7 +33,6 @@ mod whole_block;
 
 pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
 use format::{Q8_1_DS_BYTES, QK8_1, q8_1_scale_plane};
-use stage_copy::CHUNK;
 use staging::{StagedLoop, Tile};
 pub use tensor_core::{MmaFormat, RowFactors, TILE_ROWS, mma_format_for};
 
@@ -89,17 +88,12 @@ pub struct Gemv {
     staged: bool,
     /// Prefetch the start of the block's rows into L2 before waiting on the previous grid.
     l2_prefetch: bool,
-    /// Four visits' loads in flight per loop trip instead of two (where the accumulators
-    /// allow two). Arithmetic unchanged: results are bit-identical.
-    four_visits: bool,
-    /// Weights some blocks load before `griddepcontrol.wait` (`EarlyWeights`).
-    early_weights: Option<EarlyWeights>,
-    /// Blocks per SM ptxas must fit (`.minnctapersm`), which caps the registers per thread;
-    /// one otherwise. The dp4a body only.
-    register_budget: Option<u8>,
-    /// Launch only as many blocks as fit the device at once, each looping over row groups
-    /// (`Gemv::persistent`); the dp4a and whole-block bodies.
-    residency: Option<Residency>,
+    /// Blocks of the first wave (`ctaid` below `sm_count × blocks_per_sm`) load their first
+    /// K-loop trip's weights before `griddepcontrol.wait`: weights never depend on the
+    /// previous kernel, so blocks that start while the previous grid drains have their first
+    /// loads in flight when it completes. Later blocks wait first (more blocks on the early
+    /// path measured slower). Results are bit-identical.
+    early_weights: Option<Residency>,
     body: Body,
     target: SmTarget,
 }
@@ -112,8 +106,13 @@ enum Body {
     /// `tensor_core/`: 16-row tiles, one mma per sub-block.
     TensorCores,
     /// `whole_block.rs`: one lane per row and super-block slice, whole super-blocks per lane,
-    /// `stages` shared-memory stages per warp.
-    WholeBlocks { slices: u8, stages: u8 },
+    /// `stages` shared-memory stages per warp; with a `residency`, only as many blocks as fit
+    /// the device at once, each looping over row groups.
+    WholeBlocks {
+        slices: u8,
+        stages: u8,
+        residency: Option<Residency>,
+    },
 }
 
 /// How many blocks of a persistent variant run at once: `blocks_per_sm` (also the register
@@ -206,10 +205,7 @@ impl Gemv {
             gate_up_swiglu: false,
             staged: false,
             l2_prefetch: false,
-            four_visits: false,
             early_weights: None,
-            register_budget: None,
-            residency: None,
             body: Body::Dp4a,
             target,
         })
@@ -271,7 +267,11 @@ impl Gemv {
         let g = Gemv::new(format, m, warps, 1, target)?;
         let g = Gemv {
             rows: rows as u8,
-            body: Body::WholeBlocks { slices, stages },
+            body: Body::WholeBlocks {
+                slices,
+                stages,
+                residency: None,
+            },
             ..g
         };
         if let Some(reason) = whole_block::unsupported_geometry(&g) {
@@ -280,17 +280,20 @@ impl Gemv {
         Ok(g)
     }
 
-    /// The same dp4a or whole-block variant launched persistently: at most `blocks_per_sm`
-    /// (1..=32) blocks on each of `sm_count` multiprocessors, each looping over row groups
-    /// (the whole-block body with its copies in flight across them), and ptxas held to the
-    /// registers that let `blocks_per_sm` blocks fit. Results are bit-identical; the
-    /// tensor-core body and staged variants are unchanged.
+    /// The same whole-block variant launched persistently: at most `blocks_per_sm` (1..=32)
+    /// blocks on each of `sm_count` multiprocessors, each looping over row groups with its
+    /// copies in flight across them, and ptxas held to the registers that let
+    /// `blocks_per_sm` blocks fit. Results are bit-identical; other bodies are unchanged.
     pub fn persistent(self, sm_count: u32, blocks_per_sm: u8) -> Result<Self, KernelError> {
-        if self.body == Body::TensorCores || self.staged || self.early_weights.is_some() {
+        let Body::WholeBlocks { slices, stages, .. } = self.body else {
             return Ok(self);
-        }
+        };
         Ok(Gemv {
-            residency: Some(Residency::new(sm_count, blocks_per_sm)?),
+            body: Body::WholeBlocks {
+                slices,
+                stages,
+                residency: Some(Residency::new(sm_count, blocks_per_sm)?),
+            },
             ..self
         })
     }
@@ -327,6 +330,7 @@ impl Gemv {
         while let Body::WholeBlocks {
             slices,
             stages: stages @ 2..,
+            residency,
         } = fused.body
         {
             if whole_block::shared_bytes_needed(&fused) <= whole_block::SHARED_BYTES {
@@ -335,6 +339,7 @@ impl Gemv {
             fused.body = Body::WholeBlocks {
                 slices,
                 stages: stages - 1,
+                residency,
             };
         }
         if self.staged { fused.staged() } else { fused }
@@ -345,9 +350,7 @@ impl Gemv {
     /// Results are bit-identical to the unstaged variant's.
     pub fn staged(self) -> Self {
         Gemv {
-            staged: self.residency.is_none()
-                && self.early_weights.is_none()
-                && self.staging_tile().is_some(),
+            staged: self.early_weights.is_none() && self.staging_tile().is_some(),
             ..self
         }
     }
@@ -379,76 +382,41 @@ impl Gemv {
         }
     }
 
-    /// The same variant with four visits' loads in flight per K-loop trip where two fit
-    /// (see `four_visits`); the dp4a body only, results bit-identical.
-    pub fn four_visits_in_flight(self) -> Self {
-        Gemv {
-            four_visits: self.body == Body::Dp4a
-                && usize::from(self.m)
-                    * usize::from(self.rows)
-                    * if self.gate_up_swiglu { 2 } else { 1 }
-                    <= self.imp().max_unrolled_accumulators(),
-            ..self
-        }
-    }
-
-    /// Elements of K per weight block as the kernel reads it (K is a multiple of it): the
-    /// format's block, four for the float formats.
-    pub fn k_per_block(&self) -> u32 {
-        self.imp().qk()
-    }
-
-    /// The same variant loading weights before it waits on the previous grid (see
-    /// [`EarlyWeights`]): the first `sm_count × blocks_per_sm` blocks (every block without a
-    /// bound), either their first K-loop trip into registers or their whole rows into shared
-    /// memory. The unstaged, non-persistent dp4a body on sm_90+ only, unchanged otherwise.
+    /// The same variant whose first `sm_count × blocks_per_sm` blocks load their first K-loop
+    /// trip's weights before they wait on the previous grid (see `early_weights`); the
+    /// unstaged dp4a body on sm_90+ only, unchanged otherwise. Results are bit-identical.
     pub fn weights_before_wait(
         self,
-        first_wave: Option<(u32, u8)>,
-        whole_rows: bool,
+        sm_count: u32,
+        blocks_per_sm: u8,
     ) -> Result<Self, KernelError> {
-        if self.body != Body::Dp4a
-            || self.staged
-            || self.residency.is_some()
-            || !self.target.has_griddepcontrol()
-        {
+        if self.body != Body::Dp4a || self.staged || !self.target.has_griddepcontrol() {
             return Ok(self);
         }
-        let first_wave = match first_wave {
-            Some((sm_count, blocks_per_sm)) => Some(Residency::new(sm_count, blocks_per_sm)?),
-            None => None,
-        };
         Ok(Gemv {
-            early_weights: Some(EarlyWeights {
-                first_wave,
-                whole_rows,
-            }),
+            early_weights: Some(Residency::new(sm_count, blocks_per_sm)?),
             ..self
         })
     }
 
-    /// The same dp4a variant with ptxas held to the registers that let `blocks_per_sm`
-    /// (1..=32) blocks fit an SM; other bodies are unchanged. Results are bit-identical.
-    pub fn register_budget(self, blocks_per_sm: u8) -> Result<Self, KernelError> {
-        if self.body != Body::Dp4a {
-            return Ok(self);
-        }
-        if !(1..=32).contains(&blocks_per_sm) {
-            return Err(KernelError::InvalidVariant {
-                family: "gemv",
-                reason: format!("register budget for {blocks_per_sm} blocks per SM: need 1..=32"),
-            });
-        }
-        Ok(Gemv {
-            register_budget: Some(blocks_per_sm),
+    /// The same variant with every block waiting on the previous grid before its first load.
+    pub fn without_early_weights(self) -> Self {
+        Gemv {
+            early_weights: None,
             ..self
-        })
+        }
     }
 
     /// True when first-wave blocks load weights before `griddepcontrol.wait` (see
     /// [`Gemv::weights_before_wait`]).
     pub fn loads_weights_before_wait(&self) -> bool {
         self.early_weights.is_some()
+    }
+
+    /// Elements of K per weight block as the kernel reads it (K is a multiple of it): the
+    /// format's block, four for the float formats.
+    pub fn k_per_block(&self) -> u32 {
+        self.imp().qk()
     }
 
     /// Weight blocks of a row that one K-loop visit of the dp4a body's block covers.
@@ -474,7 +442,7 @@ impl Gemv {
             return None;
         }
         let threads = u32::from(self.warps) * WARP;
-        let blocks_per_iter = self.blocks_per_visit();
+        let blocks_per_iter = imp.vdr() * threads / imp.qi();
         let matrices = if self.gate_up_swiglu { 2 } else { 1 };
         let w_rows = u32::from(self.rows) * matrices;
         Tile::plan(imp.block_bytes(), blocks_per_iter, threads, w_rows)
@@ -535,19 +503,23 @@ impl Gemv {
 
     /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`; the fused variant is
     /// `gemv_gate_up_swiglu_<format>_…`, a staged one ends in `_st`, an L2-prefetching one in
-    /// `_pf`, one with four visits per K-loop trip in `_v4`, a tensor-core one in `_tc`, a
-    /// whole-block one in `_wb<slices>x<stages>`, and a persistent one in `_b<blocks per SM>`.
+    /// `_pf`, one whose first wave loads weights before the grid wait in `_ew<blocks per SM>`,
+    /// a tensor-core one in `_tc`, a whole-block one in `_wb<slices>x<stages>`.
     pub fn entry_name(&self) -> String {
-        let mut body = match self.body {
+        let body = match self.body {
             Body::Dp4a => String::new(),
             Body::TensorCores => "_tc".into(),
-            Body::WholeBlocks { slices, stages } => format!("_wb{slices}x{stages}"),
+            Body::WholeBlocks {
+                slices,
+                stages,
+                residency,
+            } => match residency {
+                None => format!("_wb{slices}x{stages}"),
+                Some(r) => format!("_wb{slices}x{stages}_b{}", r.blocks_per_sm),
+            },
         };
-        if let Some(r) = self.residency {
-            body += &format!("_b{}", r.blocks_per_sm);
-        }
         format!(
-            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}{}",
+            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -559,10 +531,8 @@ impl Gemv {
             self.rows,
             if self.staged { "_st" } else { "" },
             if self.l2_prefetch { "_pf" } else { "" },
-            if self.four_visits { "_v4" } else { "" },
-            self.early_weights.map_or(String::new(), |e| e.suffix()),
-            self.register_budget
-                .map_or(String::new(), |n| format!("_rb{n}")),
+            self.early_weights
+                .map_or(String::new(), |r| format!("_ew{}", r.blocks_per_sm)),
             body
         )
     }
@@ -595,56 +565,19 @@ impl Gemv {
             return Err("n*m overflows u32".into());
         }
         let groups = div_ceil(dims.n, u32::from(self.rows));
-        let grid = match self.residency {
-            Some(r) => groups.min(r.blocks()),
-            None => groups,
+        let grid = match self.body {
+            Body::WholeBlocks {
+                residency: Some(r), ..
+            } => groups.min(r.blocks()),
+            _ => groups,
         };
         Ok(LaunchGeometry {
             grid: [grid, 1, 1],
             block: [u32::from(self.warps) * WARP, 1, 1],
-            dynamic_shared_bytes: self.early_rows_bytes(row_bytes as u32).unwrap_or(0),
+            dynamic_shared_bytes: 0,
         })
     }
-
-    /// The shared bytes of a block's whole rows of `row_bytes` when this variant copies them
-    /// early and they fit `WHOLE_ROWS_MAX_BYTES` (the kernel checks the same).
-    fn early_rows_bytes(&self, row_bytes: u32) -> Option<u32> {
-        let e = self.early_weights?;
-        let matrices = if self.gate_up_swiglu { 2 } else { 1 };
-        let bytes = u64::from(row_bytes) * u64::from(self.rows) * matrices;
-        (e.whole_rows
-            && bytes <= u64::from(WHOLE_ROWS_MAX_BYTES)
-            && row_bytes.is_multiple_of(CHUNK))
-        .then_some(bytes as u32)
-    }
 }
-
-/// Weights a variant loads before `griddepcontrol.wait`: weights never depend on the previous
-/// kernel, so blocks that start while the previous grid drains can stream them instead of
-/// idling (the wait then only holds back the activations).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct EarlyWeights {
-    /// Only blocks with `ctaid` below `sm_count × blocks_per_sm` (the first wave); `None`:
-    /// every block.
-    first_wave: Option<Residency>,
-    /// The block's whole rows into shared memory with `cp.async` when they fit
-    /// `WHOLE_ROWS_MAX_BYTES` and are 16-byte aligned (the K loop then reads them from there);
-    /// otherwise the first K-loop trip's weights into registers.
-    whole_rows: bool,
-}
-
-impl EarlyWeights {
-    /// `_ew<blocks per SM | "all">`, `r` appended for whole rows.
-    fn suffix(&self) -> String {
-        let blocks = self
-            .first_wave
-            .map_or("all".to_string(), |r| r.blocks_per_sm.to_string());
-        format!("_ew{blocks}{}", if self.whole_rows { "r" } else { "" })
-    }
-}
-
-/// The most shared memory one block's early copy of its whole rows may take.
-const WHOLE_ROWS_MAX_BYTES: u32 = 32 * 1024;
 
 /// [`KernelError::UnsupportedFormat`] for `family` unless `format` has an [`MmaFormat`].
 fn require_mma_format(format: GgmlType, family: &'static str) -> Result<(), KernelError> {
@@ -671,8 +604,12 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     match g.body {
         Body::Dp4a => {}
         Body::TensorCores => return tensor_core::build(name, g),
-        Body::WholeBlocks { slices, stages } => {
-            return whole_block::build(name, g, u32::from(slices), u32::from(stages));
+        Body::WholeBlocks {
+            slices,
+            stages,
+            residency,
+        } => {
+            return whole_block::build(name, g, u32::from(slices), u32::from(stages), residency);
         }
     }
     let imp = g.imp();
@@ -693,20 +630,8 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     } = args;
 
     let tid = b.mov(Ty::U32, Special::TidX);
-    let group = b.mov(Ty::U32, Special::CtaidX);
-    // Persistent: each block takes row groups ctaid, ctaid + nctaid, … (`group_top`).
-    if let Some(blocks_per_sm) = g.register_budget {
-        b.min_blocks_per_sm(u32::from(blocks_per_sm));
-    }
-    let persistent = g.residency.map(|r| {
-        b.min_blocks_per_sm(u32::from(r.blocks_per_sm));
-        let groups = b.add(Ty::U32, n, rows - 1);
-        let groups = b.div(Ty::U32, groups, rows);
-        let top = b.label("group_top");
-        b.place(&top);
-        (groups, top)
-    });
-    let row0 = b.mul(Ty::U32, group, rows);
+    let ctaid = b.mov(Ty::U32, Special::CtaidX);
+    let row0 = b.mul(Ty::U32, ctaid, rows);
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
     let last_row = b.sub(Ty::U32, n, 1u32);
@@ -754,21 +679,17 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     if g.l2_prefetch {
         emit_l2_prefetch(&mut b, tid, &w_rows, row_bytes);
     }
-    // The K loop, unrolled twice when the accumulators leave registers for it (ptxas spills
-    // the fused M = 8 two-row Q4_K otherwise), so both visits' loads are in flight before
-    // their dots: `kbx_pair` takes visits kbx and kbx + step while both exist, `kbx_last` a
-    // lone last one. Each accumulator adds its partials in kbx order on every path, so a
-    // column's result does not depend on M.
-    // Each row's weights are decoded once, each column's activations loaded once, then every
-    // (row, column) partial is added in row-major order.
-    let load_weights = |b: &mut KernelBuilder, kbx: Reg| -> Vec<Vec<Reg>> {
+    // Each row's weights are decoded once per visit, each column's activations loaded once,
+    // then every (row, column) partial is added in row-major order. Every path below adds an
+    // accumulator's partials in kbx order, so a column's result does not depend on M.
+    let load_weights = |b: &mut KernelBuilder, kbx: Reg, src| -> Vec<Vec<Reg>> {
         let w_blocks: Vec<Reg> = w_rows
             .iter()
             .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
             .collect();
         w_blocks
             .iter()
-            .map(|&w_block| imp.emit_weights(b, WeightSource::Global, w_block, kqs))
+            .map(|&w_block| imp.emit_weights(b, src, w_block, kqs))
             .collect()
     };
     let add_dots = |b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]| {
@@ -790,112 +711,47 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         }
     };
     let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
-        let weights = load_weights(b, kbx);
+        let weights = load_weights(b, kbx, WeightSource::Global);
         add_dots(b, kbx, &weights);
     };
+    // The K loop is unrolled twice when the accumulators leave registers for it (ptxas
+    // spills the fused M = 8 two-row Q4_K otherwise), so both visits' loads are in flight
+    // before their dots (`emit_visits`).
     let unrolled = m * w_rows.len() <= imp.max_unrolled_accumulators();
     let loop_end = b.label("kbx_done");
     let kernel_end = g.early_weights.map(|_| b.label("kernel_end"));
-    if let (Some(early), Some(kernel_end)) = (g.early_weights, &kernel_end) {
+    if let (Some(first_wave), Some(kernel_end)) = (g.early_weights, &kernel_end) {
+        // The first trip's visits, when the block is in the first wave and all of them
+        // exist, with their weights loaded first.
         let wait_only = b.label("wait_only");
+        let ctaid = b.mov(Ty::U32, Special::CtaidX);
+        let later = b.setp(Cmp::Ge, Ty::U32, ctaid, first_wave.blocks());
+        b.bra_if(later, false, &wait_only);
+        let ahead = if unrolled { 2 } else { 1 };
+        let last_ahead = b.add(Ty::U32, kbx, (ahead - 1) * blocks_per_iter);
+        let short = b.setp(Cmp::Ge, Ty::U32, last_ahead, blocks_per_row);
+        b.bra_if(short, false, &wait_only);
+        let visits: Vec<(Reg, Vec<Vec<Reg>>)> = (0..ahead)
+            .map(|v| {
+                let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
+                (visit, load_weights(&mut b, visit, WeightSource::Global))
+            })
+            .collect();
+        // ptxas hoists `griddepcontrol.wait` above the loads of its own basic block, so the
+        // loads end one: a branch on `n = 0` (never taken; the launch rejects it).
+        let no_rows = b.setp(Cmp::Eq, Ty::U32, n, 0u32);
+        b.bra_if(no_rows, false, kernel_end);
+        // `launch_dependents` after the wait, as on the other path: before it, the next grid
+        // may launch while this one still waits on its predecessor (measured slower).
+        b.griddep_wait();
+        b.griddep_launch_dependents();
+        for (visit, weights) in &visits {
+            add_dots(&mut b, *visit, weights);
+        }
+        let next = b.add(Ty::U32, kbx, ahead * blocks_per_iter);
+        b.mov_to(kbx, next);
         let loop_entry = b.label("kbx_loop");
-        if let Some(first_wave) = early.first_wave {
-            let ctaid = b.mov(Ty::U32, Special::CtaidX);
-            let later = b.setp(Cmp::Ge, Ty::U32, ctaid, first_wave.blocks());
-            b.bra_if(later, false, &wait_only);
-        }
-        // ptxas schedules `griddepcontrol.wait` ahead of the loads of its own basic block,
-        // so the loads end one: a branch on `n = 0` (never taken; the launch rejects it).
-        let end_block = |b: &mut KernelBuilder| {
-            let no_rows = b.setp(Cmp::Eq, Ty::U32, n, 0u32);
-            b.bra_if(no_rows, false, kernel_end);
-        };
-        if early.whole_rows {
-            // Every row of the block into shared memory (`[w_rows][row_bytes]`, the bytes
-            // `Gemv::early_rows_bytes` gives the launch), then the whole K loop from there.
-            let rows_bytes = b.mul(Ty::U32, row_bytes, w_rows.len() as u32);
-            let too_long = b.setp(Cmp::Gt, Ty::U32, rows_bytes, WHOLE_ROWS_MAX_BYTES);
-            b.bra_if(too_long, false, &wait_only);
-            let mut any = b.cvt(Ty::U64, Ty::U32, None, row_bytes);
-            for &w in &weights {
-                any = b.or(Ty::B64, any, w);
-            }
-            let low = b.cvt(Ty::U32, Ty::U64, None, any);
-            let low = b.and(Ty::U32, low, CHUNK - 1);
-            let unaligned = b.setp(Cmp::Ne, Ty::U32, low, 0u32);
-            b.bra_if(unaligned, false, &wait_only);
-            let array = b.dynamic_shared("early_rows");
-            let base = b.shared_base(&array);
-            for (r, &w_row) in w_rows.iter().enumerate() {
-                // Thread t copies chunks t, t + threads, … of row r.
-                let dst_row = b.mad_lo(Ty::U32, row_bytes, r as u32, base);
-                let offset = b.mul(Ty::U32, tid, CHUNK);
-                let top = b.label("copy_row");
-                let done = b.label("row_copied");
-                b.place(&top);
-                let past = b.setp(Cmp::Ge, Ty::U32, offset, row_bytes);
-                b.bra_if(past, false, &done);
-                let dst = b.add(Ty::U32, dst_row, offset);
-                let src = b.add_offset(w_row, offset);
-                b.cp_async_16(dst, src);
-                let next = b.add(Ty::U32, offset, threads * CHUNK);
-                b.mov_to(offset, next);
-                b.bra(&top);
-                b.place(&done);
-            }
-            b.cp_async_commit();
-            end_block(&mut b);
-            b.griddep_wait();
-            b.griddep_launch_dependents();
-            b.cp_async_wait(0);
-            if warps > 1 {
-                b.bar_sync(0);
-            } else {
-                b.bar_warp_sync();
-            }
-            let shared_weights = |b: &mut KernelBuilder, kbx: Reg| {
-                let weights: Vec<Vec<Reg>> = (0..w_rows.len() as u32)
-                    .map(|r| {
-                        let row = b.mad_lo(Ty::U32, row_bytes, r, base);
-                        let block = b.mad_lo(Ty::U32, kbx, block_bytes, row);
-                        let block = b.cvt(Ty::U64, Ty::U32, None, block);
-                        imp.emit_weights(b, WeightSource::Shared, block, kqs)
-                    })
-                    .collect();
-                add_dots(b, kbx, &weights);
-            };
-            emit_visits(
-                &mut b,
-                kbx,
-                blocks_per_row,
-                blocks_per_iter,
-                unrolled,
-                &loop_end,
-                &shared_weights,
-            );
-            b.bra(&loop_end);
-        } else {
-            // The first trip's visits into registers, when all of them exist.
-            let ahead = if unrolled { 2 } else { 1 };
-            let last_ahead = b.add(Ty::U32, kbx, (ahead - 1) * blocks_per_iter);
-            let short = b.setp(Cmp::Ge, Ty::U32, last_ahead, blocks_per_row);
-            b.bra_if(short, false, &wait_only);
-            let visits: Vec<(Reg, Vec<Vec<Reg>>)> = (0..ahead)
-                .map(|v| {
-                    let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
-                    (visit, load_weights(&mut b, visit))
-                })
-                .collect();
-            end_block(&mut b);
-            b.griddep_wait();
-            b.griddep_launch_dependents();
-            for (visit, weights) in &visits {
-                add_dots(&mut b, *visit, weights);
-            }
-            let next = b.add(Ty::U32, kbx, ahead * blocks_per_iter);
-            b.mov_to(kbx, next);
-            b.bra(&loop_entry);
-        }
+        b.bra(&loop_entry);
         b.place(&wait_only);
         b.griddep_wait();
         b.griddep_launch_dependents();
@@ -936,24 +792,6 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         b.bra(&loop_end);
         b.place(&unstaged);
     }
-    if g.four_visits && unrolled {
-        // Trips of four visits while all four exist; the rest below. Each accumulator still
-        // adds its partials in kbx order.
-        let quad_top = b.label("kbx_quad");
-        let quad_done = b.label("kbx_quad_done");
-        b.place(&quad_top);
-        let fourth = b.add(Ty::U32, kbx, 3 * blocks_per_iter);
-        let short = b.setp(Cmp::Ge, Ty::U32, fourth, blocks_per_row);
-        b.bra_if(short, false, &quad_done);
-        for v in 0..4 {
-            let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
-            accumulate(&mut b, visit);
-        }
-        let next = b.add(Ty::U32, fourth, blocks_per_iter);
-        b.mov_to(kbx, next);
-        b.bra(&quad_top);
-        b.place(&quad_done);
-    }
     emit_visits(
         &mut b,
         kbx,
@@ -966,9 +804,8 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     b.place(&loop_end);
 
     let lane = b.and(Ty::U32, tid, WARP - 1);
-    let group_done = persistent.as_ref().map(|_| b.label("group_done"));
     let totals = if warps > 1 {
-        combine_warps(&mut b, &acc, tid, lane, warps, group_done.as_ref())
+        combine_warps(&mut b, &acc, tid, lane, warps)
     } else {
         acc
     };
@@ -989,18 +826,6 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
             store_output(&mut b, y, n, row, j as u32, is_lane0, total);
         }
     }
-    if let (Some((groups, top)), Some(done)) = (persistent, group_done) {
-        b.place(&done);
-        if warps > 1 {
-            // Warp 0 has read the other warps' partials before they write the next group's.
-            b.bar_sync(0);
-        }
-        let nctaid = b.mov(Ty::U32, Special::NctaidX);
-        let next = b.add(Ty::U32, group, nctaid);
-        b.mov_to(group, next);
-        let more = b.setp(Cmp::Lt, Ty::U32, group, groups);
-        b.bra_if(more, false, &top);
-    }
     if let Some(kernel_end) = &kernel_end {
         b.place(kernel_end);
     }
@@ -1009,10 +834,9 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
 }
 
 /// The K loop from visit `kbx` (advanced in place) to `blocks_per_row`, a visit every
-/// `blocks_per_iter` blocks, branching to `loop_end` when done: `kbx_pair` takes visits kbx
-/// and kbx + step while both exist (`unrolled`), `kbx_last` a lone last one; one visit per trip
-/// otherwise. `accumulate(b, kbx)` adds one visit's dots, so every accumulator adds its partials
-/// in kbx order.
+/// `blocks_per_iter` blocks, then on to `loop_end`: with `unrolled`, `kbx_pair` takes visits
+/// kbx and kbx + step while both exist and `kbx_last` a lone last one; otherwise one visit per
+/// trip. `accumulate(b, kbx)` adds one visit's dots.
 fn emit_visits(
     b: &mut KernelBuilder,
     kbx: Reg,
@@ -1026,15 +850,8 @@ fn emit_visits(
     let last = b.label("kbx_last");
     let nothing = b.setp(Cmp::Ge, Ty::U32, kbx, blocks_per_row);
     b.bra_if(nothing, false, loop_end);
-    if !unrolled {
-        b.place(&loop_top);
-        accumulate(b, kbx);
-        let next = b.add(Ty::U32, kbx, blocks_per_iter);
-        b.mov_to(kbx, next);
-        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
-        b.bra_if(more, false, &loop_top);
-    } else {
-        b.place(&loop_top);
+    b.place(&loop_top);
+    if unrolled {
         let second = b.add(Ty::U32, kbx, blocks_per_iter);
         let only_one = b.setp(Cmp::Ge, Ty::U32, second, blocks_per_row);
         b.bra_if(only_one, false, &last);
@@ -1047,6 +864,12 @@ fn emit_visits(
         b.bra(loop_end);
         b.place(&last);
         accumulate(b, kbx);
+    } else {
+        accumulate(b, kbx);
+        let next = b.add(Ty::U32, kbx, blocks_per_iter);
+        b.mov_to(kbx, next);
+        let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
+        b.bra_if(more, false, &loop_top);
     }
 }
 
@@ -1138,16 +961,13 @@ pub(super) fn silu_times(b: &mut KernelBuilder, gate: Reg, up: Reg) -> Reg {
 }
 
 /// Warps 1.. write their per-lane partials to shared memory `[warps-1][m][rows][32]` f32; warp 0
-/// adds them in warp order and the others exit (or branch to `others`, where a persistent
-/// block waits for warp 0 before the shared memory is written again). Returns warp 0's
-/// combined partials.
+/// adds them in warp order and the others exit. Returns warp 0's combined partials.
 pub(super) fn combine_warps(
     b: &mut KernelBuilder,
     acc: &[Vec<Reg>],
     tid: Reg,
     lane: Reg,
     warps: u32,
-    others: Option<&Label>,
 ) -> Vec<Vec<Reg>> {
     let (m, rows) = (acc.len() as u32, acc[0].len() as u32);
     let slot_bytes = WARP * 4;
@@ -1201,10 +1021,7 @@ pub(super) fn combine_warps(
     let after = b.label("combined");
     b.bra(&after);
     b.place(&exit);
-    match others {
-        Some(label) => b.bra(label),
-        None => b.ret(),
-    }
+    b.ret();
     b.place(&after);
     combined
 }

@@ -13,9 +13,9 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use gpu_runtime::{Gpu, GpuError, GpuOptions, kernel_args};
-use kernel_ptx::kernels::gemv::default_geometry;
 use kernel_ptx::{
-    Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec, select_tensor_core_matvec,
+    EARLY_BLOCKS_PER_SM, Gemv, KernelType, LaunchDims, SmTarget, gemv_formats, select_matvec,
+    select_tensor_core_matvec,
 };
 use quant_formats::GgmlType;
 
@@ -55,9 +55,7 @@ pub struct KernelsArgs {
     /// Also time the variants of these bodies per format, matrix and M (every body when
     /// given without a value) and print the fastest next to the selected one: `dp4a` (the
     /// `SWEEP_GEOMETRIES`, staged and unstaged), `tc` (`SWEEP_TENSOR_CORE_WARPS`), `wb`
-    /// (`SWEEP_WHOLE_BLOCKS`), the last two for formats that have them; and only by name,
-    /// `persistent` (the dp4a body with the format's warps, every row count of
-    /// `SWEEP_GEOMETRIES`, launched persistently at `SWEEP_RESIDENT_WARPS`).
+    /// (`SWEEP_WHOLE_BLOCKS`); the last two for formats that have them.
     #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb"])]
     pub sweep: Vec<SweepBody>,
 }
@@ -68,11 +66,7 @@ pub enum SweepBody {
     Dp4a,
     Tc,
     Wb,
-    Persistent,
 }
-
-/// Resident warps per SM of the persistent dp4a launches `--sweep persistent` times.
-const SWEEP_RESIDENT_WARPS: [u8; 4] = [16, 24, 32, 48];
 
 /// Replays before every measurement last at least this long (then `--warmup` more).
 const MIN_WARMUP: std::time::Duration = std::time::Duration::from_millis(50);
@@ -375,18 +369,6 @@ fn sweep_variants(
             }
         }
     }
-    if bodies.contains(&SweepBody::Persistent) {
-        let (warps, _) = default_geometry(format);
-        for (_, rows) in SWEEP_GEOMETRIES.iter().filter(|&&(w, _)| w == warps) {
-            let Ok(g) = Gemv::new(format, m, warps, *rows, target) else {
-                continue;
-            };
-            out.extend(SWEEP_RESIDENT_WARPS.iter().filter_map(|&resident| {
-                let blocks_per_sm = (resident / warps).min(32);
-                g.persistent(sm_count, blocks_per_sm).ok()
-            }));
-        }
-    }
     if bodies.contains(&SweepBody::Tc) {
         out.extend(
             SWEEP_TENSOR_CORE_WARPS
@@ -409,8 +391,7 @@ fn sweep_variants(
 }
 
 /// The selected kernel with staging toggled (where the format stages), with the L2 prefetch
-/// toggled (where the target has it), with four visits per K-loop trip (where they fit) and
-/// with the first trip's weights loaded before the grid-dependency wait (and both).
+/// toggled (where the target has it) and with the first wave's early weights toggled.
 fn selected_twins(g: Gemv, sm_count: u32) -> Vec<Gemv> {
     let mut twins = Vec::new();
     if g.staged().stages_weights() {
@@ -427,21 +408,15 @@ fn selected_twins(g: Gemv, sm_count: u32) -> Vec<Gemv> {
             g.l2_prefetched()
         });
     }
-    let four = g.four_visits_in_flight();
-    if four != g {
-        twins.push(four);
-    }
-    if let Ok(early) = g.weights_before_wait(Some((sm_count, 8)), false)
-        && early != g
+    let toggled = if g.loads_weights_before_wait() {
+        Ok(g.without_early_weights())
+    } else {
+        g.weights_before_wait(sm_count, EARLY_BLOCKS_PER_SM)
+    };
+    if let Ok(twin) = toggled
+        && twin != g
     {
-        twins.push(early);
-        // Register budgets of 32, 48 and 64 resident warps per SM.
-        for warps in [32u8, 48, 64] {
-            let blocks = (warps / g.warps()).min(32);
-            if let Ok(budget) = early.register_budget(blocks) {
-                twins.push(budget);
-            }
-        }
+        twins.push(twin);
     }
     twins
 }

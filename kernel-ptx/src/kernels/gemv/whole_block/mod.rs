@@ -35,7 +35,7 @@ mod lane;
 use super::format::q8_1_scale_plane;
 use super::stage_copy::{CHUNK, CopyShape, StageCopy};
 use super::tensor_core::{MmaFormat, mma_format_for};
-use super::{Gemv, GemvArgs, WARP, begin_kernel};
+use super::{Gemv, GemvArgs, Residency, WARP, begin_kernel};
 use crate::builder::{Cmp, Kernel, KernelBuilder, Reg, Special, Ty};
 use fold::{Output, SliceFold};
 use lane::LaneWork;
@@ -82,12 +82,19 @@ pub(super) fn shared_bytes_needed(g: &Gemv) -> u32 {
 /// its fused variant with one stage (so [`Gemv::with_gate_up_swiglu`], which drops stages
 /// until they fit, always gives a variant that builds).
 pub(super) fn unsupported_geometry(g: &Gemv) -> Option<String> {
-    let super::Body::WholeBlocks { slices, .. } = g.body else {
+    let super::Body::WholeBlocks {
+        slices, residency, ..
+    } = g.body
+    else {
         return None;
     };
     let fused_one_stage = Gemv {
         gate_up_swiglu: true,
-        body: super::Body::WholeBlocks { slices, stages: 1 },
+        body: super::Body::WholeBlocks {
+            slices,
+            stages: 1,
+            residency,
+        },
         ..*g
     };
     [*g, fused_one_stage].into_iter().find_map(|v| {
@@ -108,8 +115,13 @@ pub(super) fn unsupported_geometry(g: &Gemv) -> Option<String> {
     })
 }
 
-pub(super) fn build(name: &str, g: &Gemv, slices: u32, stages: u32) -> Kernel {
-    let residency = g.residency;
+pub(super) fn build(
+    name: &str,
+    g: &Gemv,
+    slices: u32,
+    stages: u32,
+    residency: Option<Residency>,
+) -> Kernel {
     let imp = mma_format_for(g.format()).expect("Gemv::whole_blocks admits only MMA formats");
     let (m, warps) = (u32::from(g.m()), u32::from(g.warps()));
     let (qk, block_bytes) = (imp.qk(), imp.block_bytes());
