@@ -114,8 +114,16 @@ const L2_PREFETCH_FROM_M: u8 = 3;
 /// M = 8 35.2 / 28.5 µs unstaged against 49.5 / 34.4 staged); `Gemv::staged` stays for the
 /// bench's twins.
 fn rows_for(format: GgmlType, m: u8, k: u32) -> Option<u8> {
-    use GgmlType::{BF16, F16, Q4_K, Q6_K, Q8_0};
+    use GgmlType::{BF16, F16, Q3_K, Q4_K, Q6_K, Q8_0};
     Some(match (format, m) {
+        // Q3_K's default is one row (its decoded weights take 21 registers per row and
+        // visit): long rows keep it at M = 1, others take two to M = 7 (gate/up M = 1 15.1 µs
+        // against 19.0; M = 8 45.9 / 43.4 against 78.9 / 75.4), but the fused kernel, which
+        // shares the geometry, spills at M = 8 with two rows (and from M = 4 with four, which
+        // would be faster still: M = 8 36.0 / 32.1 µs; so would four rows for Q2_K, 33.0 /
+        // 32.1 against 39.7 / 39.4 at its default two).
+        (Q3_K, 1) if k >= Q4_K_LONG_ROW_K => 1,
+        (Q3_K, 1..=7) => 2,
         // Long rows (ffn_down, k = 14336) give a one-warp block long serial work: one row per
         // block doubles the warps in flight (M = 1: 10.5 µs against 12.4 at two rows; at
         // M = 2 two rows stay faster, 12.3 against 16.5).

@@ -325,11 +325,6 @@ pub fn offset_addr(b: &mut KernelBuilder, base: Reg, offset: Reg) -> Reg {
     b.add_offset(base, offset)
 }
 
-/// `dp4a(a, b, 0)`.
-pub fn dp4a0(b: &mut KernelBuilder, a: impl Into<Operand>, u: Reg) -> Reg {
-    b.dp4a(a, u, 0u32)
-}
-
 /// An s32 converted to f32 (round to nearest, exact below 2^24).
 pub fn to_f32(b: &mut KernelBuilder, i: Reg) -> Reg {
     b.cvt(Ty::F32, Ty::S32, Some(crate::builder::Round::Rn), i)
@@ -399,11 +394,10 @@ pub fn nibble_pair_activations(
     out
 }
 
-/// Activations of K-quant thread `iqs` whose word `iqs % 8` meets Q8_1 blocks
-/// `bq8_offset + i` for `i` in `0..4`, `bq8_offset = 4 * (iqs / 8)` (Q2_K, Q3_K, as in
-/// [`k_quant_lane`] with `qr = 4`): the four quant words, then the four `{ d, s }` words (one
-/// 16-byte load).
-pub fn k_quant_activations(b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
+/// Thread `iqs`'s activations for the K-quants whose 16 words per block meet four Q8_1
+/// blocks (Q2_K, Q3_K): words `iqs % 8 .. + words` of Q8_1 blocks `4 * (iqs / 8) + i` for
+/// `i` in 0..4 (`words` 1, 2 or 4 consecutive, one load each), then the four blocks' `{ d, s }`.
+pub fn k_quant_activations(b: &mut KernelBuilder, x: ActBlock, iqs: Reg, words: usize) -> Vec<Reg> {
     let group = b.shr(Ty::U32, iqs, 3u32);
     let bq8_offset = b.shl(Ty::U32, group, 2u32);
     let iqs8 = b.and(Ty::U32, iqs, 7u32);
@@ -411,7 +405,7 @@ pub fn k_quant_activations(b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<
     let word = b.shl(Ty::U32, iqs8, 2u32);
     let q_off = b.add(Ty::U32, block_bytes, word);
     let mut out: Vec<Reg> = (0..4)
-        .flat_map(|i| x.quant_words(b, Some(q_off), i64::from(QK8_1) * i, 1))
+        .flat_map(|i| x.quant_words(b, Some(q_off), i64::from(QK8_1) * i, words))
         .collect();
     out.extend(x.scale_words(b, Some(bq8_offset), 0, 4));
     out
