@@ -11,8 +11,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_d, f16_at, int_b4,
-    nibble_pair_activations, offset_addr, to_f32, unaligned_words,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_d, f16_at, int_b2, int_b4,
+    nibble_pair_activations, offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -72,22 +72,14 @@ fn lookup_words(
     iqs: Reg,
     count: u32,
     qs: i64,
-    aligned: bool,
+    load: fn(&mut KernelBuilder, Addr) -> Reg,
 ) -> Vec<Reg> {
     let table = table_regs(b);
     let word_offset = b.shl(Ty::U32, iqs, 2u32);
     let w_words = offset_addr(b, w_block, word_offset);
-    let words: Vec<Reg> = if aligned {
-        (0..i64::from(count))
-            .map(|l| int_b4(b, Addr::reg_off(w_words, qs + 4 * l)))
-            .collect()
-    } else {
-        let first = b.add(Ty::U64, w_words, qs as u64);
-        unaligned_words(b, first, count as usize)
-    };
-    words
-        .into_iter()
-        .flat_map(|q4| {
+    (0..count)
+        .flat_map(|l| {
+            let q4 = load(b, Addr::reg_off(w_words, qs + 4 * i64::from(l)));
             let (lo, hi) = lookup(b, &table, q4);
             [lo, hi]
         })
@@ -130,7 +122,7 @@ impl GemvFormat for Iq4Nl {
         w_block: Reg,
         iqs: Reg,
     ) -> Vec<Reg> {
-        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_NL, false);
+        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_NL, int_b2);
         v.push(f16_at(b, Addr::reg(w_block)));
         v
     }
@@ -167,7 +159,7 @@ impl GemvFormat for Iq4Xs {
         w_block: Reg,
         iqs: Reg,
     ) -> Vec<Reg> {
-        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_XS, true);
+        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_XS, int_b4);
         // ls = ((scales_l[iqs / 8] >> (iqs & 4)) & 0xF) | (((scales_h >> (iqs / 2)) & 3) << 4)
         let l_index = b.shr(Ty::U32, iqs, 3u32);
         let l_addr = offset_addr(b, w_block, l_index);

@@ -10,8 +10,8 @@
 
 use crate::builder::{Addr, KernelBuilder, Reg, Ty};
 use crate::kernels::gemv::format::{
-    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_pair, f16_at, half2_at, int_b4,
-    nibble_pair_activations, offset_addr, to_f32, unaligned_words,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_pair, f16_at, half2_at, int_b2,
+    int_b4, nibble_pair_activations, offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -54,17 +54,12 @@ const VDR: u32 = 2;
 const QI: u32 = 4;
 
 impl Legacy {
-    /// `count` consecutive words at byte `offset` of the block at `w_block`: blocks with a min
-    /// are 4-byte aligned (`get_int_b4`), the others only 2-byte, read as aligned words
-    /// funnel-shifted into place (`unaligned_words`, where ggml reads `u16` halves).
-    fn words(&self, b: &mut KernelBuilder, w_block: Reg, offset: i64, count: usize) -> Vec<Reg> {
+    /// Blocks with a min are 4-byte aligned (`get_int_b4`), the others only 2-byte (`get_int_b2`).
+    fn word(&self, b: &mut KernelBuilder, addr: Addr) -> Reg {
         if self.has_min {
-            (0..count as i64)
-                .map(|i| int_b4(b, Addr::reg_off(w_block, offset + 4 * i)))
-                .collect()
+            int_b4(b, addr)
         } else {
-            let first = b.add(Ty::U64, w_block, offset as u64);
-            unaligned_words(b, first, count)
+            int_b2(b, addr)
         }
     }
 
@@ -127,11 +122,10 @@ impl GemvFormat for Legacy {
     ) -> Vec<Reg> {
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
         let w_words = offset_addr(b, w_block, word_offset);
-        let qh = self.qh.map(|off| self.words(b, w_block, off, 1)[0]);
-        let vls = self.words(b, w_words, self.qs, VDR as usize);
+        let qh = self.qh.map(|off| self.word(b, Addr::reg_off(w_block, off)));
         let mut out: Vec<Reg> = (0..VDR)
             .flat_map(|i| {
-                let vl = vls[i as usize];
+                let vl = self.word(b, Addr::reg_off(w_words, self.qs + 4 * i64::from(i)));
                 // vh = qh >> (4 * (iqs + i))
                 let vh = qh.map(|qh| {
                     let shift = b.add(Ty::U32, word_offset, 4 * i);
