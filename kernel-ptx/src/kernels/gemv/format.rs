@@ -183,7 +183,7 @@ pub fn ds_pair(b: &mut KernelBuilder, ds: Reg) -> (Reg, Reg) {
     )
 }
 
-/// Where the weight block handed to [`GemvFormat::emit_vec_dot`] lives.
+/// Where the weight block handed to [`GemvFormat::emit_weights`] lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightSource {
     /// Global memory, read through the non-coherent path the format chooses.

@@ -2,7 +2,7 @@
 //! consecutive K iterations, `tile_blocks` weight blocks per row) from global memory into
 //! shared memory with 16-byte `ld.global.nc.L1::no_allocate.v4` loads (consecutive threads,
 //! consecutive 16-byte chunks: fully coalesced, every weight byte read once), then every thread
-//! dots its weight blocks of the tile from shared memory with the format's `emit_vec_dot`.
+//! dots its weight blocks of the tile from shared memory with the format's `emit_weights` and `emit_dot`.
 //! The loads of tile t + 1 are issued into registers before tile t's dots, so they are in flight
 //! while the block computes.
 //!
