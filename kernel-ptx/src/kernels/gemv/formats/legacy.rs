@@ -1,17 +1,17 @@
 //! The 32-element 4- and 5-bit formats Q4_0, Q4_1, Q5_0, Q5_1 × Q8_1, as ggml-cuda's
-//! `vec_dot_q{4,5}_{0,1}_q8_1` with `vec_dot_q{4,5}_{0,1}_q8_1_impl<VDR = 2>`
-//! (ggml/src/ggml-cuda/vecdotq.cuh). QI = 4 words of `qs` per block, so two threads share a
-//! block, each taking words `iqs, iqs + 1` (`iqs` = 0 or 2): word `i` holds elements `4i..4i+4`
-//! (low nibbles) and `16+4i..` (high nibbles), dotted with Q8_1 words `i` and `i + 4`.
+//! `vec_dot_q{4,5}_{0,1}_q8_1` with `vec_dot_q{4,5}_{0,1}_q8_1_impl<VDR>`
+//! (ggml/src/ggml-cuda/vecdotq.cuh) at VDR 4 (ggml's is 2): QI = 4 words of `qs` per block,
+//! so one thread takes a whole block: word `i` holds elements `4i..4i+4` (low nibbles) and
+//! `16+4i..` (high nibbles), dotted with Q8_1 words `i` and `i + 4`.
 //!
 //! Offsets fold in with the Q8_1 sum `s8 = d8 * sum(q8)`: Q4_0 returns
 //! `d4 * (sumi * d8 - (8 * VDR / QI) * s8)`, Q5_0 the same with 16; Q4_1/Q5_1 return
-//! `sumi * (d * d8) + (m * s8) / 2` (each of the two threads adds half of the min term).
+//! `sumi * (d * d8) + (m * s8) * VDR / QI` (each thread adds its share of the min term).
 
 use crate::builder::{Addr, KernelBuilder, Reg, Ty};
 use crate::kernels::gemv::format::{
-    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_pair, f16_at, half2_at, int_b2,
-    int_b4, nibble_pair_activations, offset_addr, to_f32,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_pair, f16_at, half2_at, int_b4,
+    nibble_pair_activations, offset_addr, to_f32, unaligned_words,
 };
 use quant_formats::GgmlType;
 
@@ -50,16 +50,21 @@ pub const Q5_1: Legacy = Legacy {
     qs: 8,
 };
 
-const VDR: u32 = 2;
+const VDR: u32 = 4;
 const QI: u32 = 4;
 
 impl Legacy {
-    /// Blocks with a min are 4-byte aligned (`get_int_b4`), the others only 2-byte (`get_int_b2`).
-    fn word(&self, b: &mut KernelBuilder, addr: Addr) -> Reg {
+    /// `count` consecutive words at byte `offset` of `base`: blocks with a min are 4-byte
+    /// aligned (`get_int_b4`), the others only 2-byte, read as aligned words funnel-shifted
+    /// into place (`unaligned_words`, where ggml reads `u16` halves).
+    fn words(&self, b: &mut KernelBuilder, base: Reg, offset: i64, count: usize) -> Vec<Reg> {
         if self.has_min {
-            int_b4(b, addr)
+            (0..count as i64)
+                .map(|i| int_b4(b, Addr::reg_off(base, offset + 4 * i)))
+                .collect()
         } else {
-            int_b2(b, addr)
+            let first = b.add(Ty::U64, base, offset as u64);
+            unaligned_words(b, first, count)
         }
     }
 
@@ -122,10 +127,11 @@ impl GemvFormat for Legacy {
     ) -> Vec<Reg> {
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
         let w_words = offset_addr(b, w_block, word_offset);
-        let qh = self.qh.map(|off| self.word(b, Addr::reg_off(w_block, off)));
+        let qh = self.qh.map(|off| self.words(b, w_block, off, 1)[0]);
+        let vls = self.words(b, w_words, self.qs, VDR as usize);
         let mut out: Vec<Reg> = (0..VDR)
             .flat_map(|i| {
-                let vl = self.word(b, Addr::reg_off(w_words, self.qs + 4 * i64::from(i)));
+                let vl = vls[i as usize];
                 // vh = qh >> (4 * (iqs + i))
                 let vh = qh.map(|qh| {
                     let shift = b.add(Ty::U32, word_offset, 4 * i);
@@ -155,13 +161,18 @@ impl GemvFormat for Legacy {
         let (d8, s8) = ds_pair(b, x[quants]);
         let sumf = to_f32(b, sumi);
         if self.has_min {
-            // sumi * (d * d8) + (m * s8) / (QI8_1 / (VDR * QR))
+            // sumi * (d * d8) + (m * s8) / (QI8_1 / (VDR * QR)), QI8_1 = 8 and QR = 2
             let (d, m) = (w[quants], w[quants + 1]);
             let dd8 = b.mul(Ty::F32, d, d8);
             let ms8 = b.mul(Ty::F32, m, s8);
-            let half_ms8 = b.mul(Ty::F32, ms8, 0.5f32);
+            // A thread's share of the min term: all of it when it takes the whole block.
+            let share = if VDR * 2 == 8 {
+                ms8
+            } else {
+                b.mul(Ty::F32, ms8, (VDR * 2) as f32 / 8.0)
+            };
             let scaled = b.mul(Ty::F32, sumf, dd8);
-            b.add(Ty::F32, scaled, half_ms8)
+            b.add(Ty::F32, scaled, share)
         } else {
             // d * (sumi * d8 - (offset * VDR / QI) * s8), offset 8 (4-bit) or 16 (5-bit)
             let d = w[quants];
