@@ -117,6 +117,12 @@ impl GemvFormat for Legacy {
         VDR
     }
 
+    /// One warp (a thread per block): the fastest warp count at M = 1 and 8 at the Llama-3-8B
+    /// shapes with four words per thread (docs/gemv-tuning.md v13).
+    fn default_geometry(&self) -> (u8, u8) {
+        (1, 2)
+    }
+
     /// `[low, high]` quants of words `iqs`, `iqs + 1`, then `d` (and `m` with a min).
     fn emit_weights(
         &self,
