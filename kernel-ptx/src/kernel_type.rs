@@ -291,6 +291,21 @@ impl KernelType {
         if let Ok(g) = Gemv::new(GgmlType::Q4_K, 1, 1, 2, target) {
             out.push(KernelType::Gemv(g.l2_prefetched()));
         }
+        // The first wave's early weights (what `select_matvec` picks for Q4_K at M = 1): a
+        // two-visit first trip, and a one-visit one (the fused M = 8 kernel's accumulators
+        // leave no registers for two).
+        for (format, m, fused) in [(GgmlType::Q4_K, 1, false), (GgmlType::Q6_K, 8, true)] {
+            let (warps, rows) = crate::kernels::gemv::default_geometry(format);
+            if let Ok(g) = Gemv::new(format, m, warps, rows, target)
+                .and_then(|g| g.weights_before_wait(132, 8))
+            {
+                out.push(KernelType::Gemv(if fused {
+                    g.with_gate_up_swiglu()
+                } else {
+                    g
+                }));
+            }
+        }
         out
     }
 

@@ -442,7 +442,7 @@ impl Gemv {
             return None;
         }
         let threads = u32::from(self.warps) * WARP;
-        let blocks_per_iter = imp.vdr() * threads / imp.qi();
+        let blocks_per_iter = self.blocks_per_visit();
         let matrices = if self.gate_up_swiglu { 2 } else { 1 };
         let w_rows = u32::from(self.rows) * matrices;
         Tile::plan(imp.block_bytes(), blocks_per_iter, threads, w_rows)
