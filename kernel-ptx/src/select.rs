@@ -114,13 +114,13 @@ const L2_PREFETCH_FROM_M: u8 = 3;
 /// M = 8 35.2 / 28.5 µs unstaged against 49.5 / 34.4 staged); `Gemv::staged` stays for the
 /// bench's twins.
 fn rows_for(format: GgmlType, m: u8, k: u32) -> Option<u8> {
-    use GgmlType::{BF16, F16, IQ4_NL, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q6_K, Q8_0};
+    use GgmlType::{BF16, F16, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q6_K, Q8_0};
     Some(match (format, m) {
         // The 32-element formats at four words per thread (v13): one row for long rows at
         // M = 1 (Q4_0 ffn_down 10.4 µs against 12.1 at two), two (the default) otherwise to
         // M = 2, four from M = 3 (M = 8 gate/up 24.0 µs against 28.6 at two).
-        (Q4_0 | Q4_1 | Q5_0 | Q5_1 | IQ4_NL, 1) if k >= Q4_K_LONG_ROW_K => 1,
-        (Q4_0 | Q4_1 | Q5_0 | Q5_1 | IQ4_NL, 3..) => 4,
+        (Q4_0 | Q4_1 | Q5_0 | Q5_1, 1) if k >= Q4_K_LONG_ROW_K => 1,
+        (Q4_0 | Q4_1 | Q5_0 | Q5_1, 3..) => 4,
         // Q3_K's default is one row (its decoded weights take 21 registers per row and
         // visit): long rows keep it at M = 1, others take two to M = 7 (gate/up M = 1 15.1 µs
         // against 19.0; M = 8 45.9 / 43.4 against 78.9 / 75.4), but the fused kernel, which

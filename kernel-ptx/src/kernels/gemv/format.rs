@@ -230,8 +230,12 @@ pub fn int_b4(b: &mut KernelBuilder, addr: Addr) -> Reg {
     b.ld(Space::GlobalNc, Ty::B32, addr)
 }
 
-/// ggml's `get_int_b2`: the word at a 2-byte-aligned `addr` in `space`, read as two `u16`
-/// halves.
+/// ggml's `get_int_b2`: the word at a 2-byte-aligned global `addr`, read as two `u16` halves.
+pub fn int_b2(b: &mut KernelBuilder, addr: Addr) -> Reg {
+    int_b2_in(b, Space::GlobalNc, addr)
+}
+
+/// [`int_b2`] in `space`.
 pub fn int_b2_in(b: &mut KernelBuilder, space: Space, addr: Addr) -> Reg {
     let lo = b.ld(space, Ty::B16, addr.clone());
     let hi = b.ld(space, Ty::B16, addr.offset(2));
@@ -240,7 +244,7 @@ pub fn int_b2_in(b: &mut KernelBuilder, space: Space, addr: Addr) -> Reg {
 
 /// `count` consecutive words at the 2-byte-aligned global `addr` (u64): the `count` aligned
 /// words from `addr & !3` and, when `addr` is not 4-byte aligned, the two bytes after them,
-/// funnel-shifted into place. About one load per word instead of [`int_b2_in`]'s two, and no
+/// funnel-shifted into place. About one load per word instead of [`int_b2`]'s two, and no
 /// byte outside the wanted ones' aligned words is read.
 pub fn unaligned_words(b: &mut KernelBuilder, addr: Reg, count: usize) -> Vec<Reg> {
     let low = b.cvt(Ty::U32, Ty::U64, None, addr);

@@ -1,19 +1,18 @@
-//! IQ4_NL and IQ4_XS × Q8_1, as ggml-cuda's `vec_dot_iq4_nl_q8_1` (QI 4, at VDR 4 where ggml's
-//! is 2, so one thread takes a whole block) and
+//! IQ4_NL and IQ4_XS × Q8_1, as ggml-cuda's `vec_dot_iq4_nl_q8_1` (VDR 2, QI 4) and
 //! `vec_dot_iq4_xs_q8_1` (VDR 4, QI 32) (ggml/src/ggml-cuda/vecdotq.cuh). A word of 4-bit
 //! indices becomes two words of table bytes through `get_int_from_table_16`'s byte permutes:
 //! the low nibbles (elements `4i..4i+4` of a 32-element group) and the high nibbles
 //! (elements `16+4i..`), dotted with Q8_1 words `i` and `i + 4`.
 //!
-//! `block_iq4_nl` (18 bytes): `d` at 0, `qs[16]` at 2 (only 2-byte aligned).
+//! `block_iq4_nl` (18 bytes): `d` at 0, `qs[16]` at 2 (read as `u16` pairs).
 //! `block_iq4_xs` (136 bytes): `d` at 0, `scales_h` (u16) at 2, `scales_l[4]` at 4, `qs[128]`
 //! at 8; sub-block `ib = iqs / 4` has scale `ls - 32` with `ls` = nibble `ib % 2` of
 //! `scales_l[ib / 2]` | bits `2 ib..2 ib + 2` of `scales_h` << 4.
 
 use crate::builder::{Addr, KernelBuilder, Reg, Space, Ty};
 use crate::kernels::gemv::format::{
-    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_d, f16_at, int_b4,
-    nibble_pair_activations, offset_addr, to_f32, unaligned_words,
+    ActBlock, GemvFormat, WeightSource, bits, dp4a_nibble_pairs, ds_d, f16_at, int_b2, int_b4,
+    nibble_pair_activations, offset_addr, to_f32,
 };
 use quant_formats::GgmlType;
 
@@ -65,31 +64,22 @@ fn table_regs(b: &mut KernelBuilder) -> [Reg; 4] {
 const QS_NL: i64 = 2;
 const QS_XS: i64 = 8;
 
-/// The table bytes of words `iqs .. iqs + count` of `qs` (at byte `qs` of the block) as
-/// `[low, high]` per word; `aligned`: the words are 4-byte aligned, else only 2-byte (read as
-/// aligned words funnel-shifted into place, `unaligned_words`).
+/// The table bytes of words `iqs .. iqs + count` of `qs` as `[low, high]` per word, the words at byte `qs` of the
+/// block read with `load`.
 fn lookup_words(
     b: &mut KernelBuilder,
     w_block: Reg,
     iqs: Reg,
     count: u32,
     qs: i64,
-    aligned: bool,
+    load: fn(&mut KernelBuilder, Addr) -> Reg,
 ) -> Vec<Reg> {
     let table = table_regs(b);
     let word_offset = b.shl(Ty::U32, iqs, 2u32);
     let w_words = offset_addr(b, w_block, word_offset);
-    let words: Vec<Reg> = if aligned {
-        (0..i64::from(count))
-            .map(|l| int_b4(b, Addr::reg_off(w_words, qs + 4 * l)))
-            .collect()
-    } else {
-        let first = b.add(Ty::U64, w_words, qs as u64);
-        unaligned_words(b, first, count as usize)
-    };
-    words
-        .into_iter()
-        .flat_map(|q4| {
+    (0..count)
+        .flat_map(|l| {
+            let q4 = load(b, Addr::reg_off(w_words, qs + 4 * i64::from(l)));
             let (lo, hi) = lookup(b, &table, q4);
             [lo, hi]
         })
@@ -120,17 +110,11 @@ impl GemvFormat for Iq4Nl {
         4
     }
 
-    /// Four words (ggml's VDR is 2): one thread per block.
     fn vdr(&self) -> u32 {
-        4
+        2
     }
 
-    /// One warp, as the 32-element legacy formats at four words per thread.
-    fn default_geometry(&self) -> (u8, u8) {
-        (1, 2)
-    }
-
-    /// `[low, high]` table bytes of the block's four words, then `d`.
+    /// `[low, high]` table bytes of words `iqs`, `iqs + 1`, then `d`.
     fn emit_weights(
         &self,
         b: &mut KernelBuilder,
@@ -138,7 +122,7 @@ impl GemvFormat for Iq4Nl {
         w_block: Reg,
         iqs: Reg,
     ) -> Vec<Reg> {
-        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_NL, false);
+        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_NL, int_b2);
         v.push(f16_at(b, Addr::reg(w_block)));
         v
     }
@@ -175,7 +159,7 @@ impl GemvFormat for Iq4Xs {
         w_block: Reg,
         iqs: Reg,
     ) -> Vec<Reg> {
-        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_XS, true);
+        let mut v = lookup_words(b, w_block, iqs, self.vdr(), QS_XS, int_b4);
         // ls = ((scales_l[iqs / 8] >> (iqs & 4)) & 0xF) | (((scales_h >> (iqs / 2)) & 3) << 4)
         let l_index = b.shr(Ty::U32, iqs, 3u32);
         let l_addr = offset_addr(b, w_block, l_index);
