@@ -682,15 +682,18 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     // Each row's weights are decoded once per visit, each column's activations loaded once,
     // then every (row, column) partial is added in row-major order. Every path below adds an
     // accumulator's partials in kbx order, so a column's result does not depend on M.
-    let load_weights = |b: &mut KernelBuilder, kbx: Reg, src| -> Vec<Vec<Reg>> {
-        let w_blocks: Vec<Reg> = w_rows
-            .iter()
-            .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
-            .collect();
+    let decode = |b: &mut KernelBuilder, w_blocks: &[Reg], src| -> Vec<Vec<Reg>> {
         w_blocks
             .iter()
             .map(|&w_block| imp.emit_weights(b, src, w_block, kqs))
             .collect()
+    };
+    let load_weights = |b: &mut KernelBuilder, kbx: Reg| -> Vec<Vec<Reg>> {
+        let w_blocks: Vec<Reg> = w_rows
+            .iter()
+            .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
+            .collect();
+        decode(b, &w_blocks, WeightSource::Global)
     };
     let add_dots = |b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]| {
         for (j, col) in x_cols.iter().enumerate() {
@@ -711,7 +714,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         }
     };
     let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
-        let weights = load_weights(b, kbx, WeightSource::Global);
+        let weights = load_weights(b, kbx);
         add_dots(b, kbx, &weights);
     };
     // The K loop is unrolled twice when the accumulators leave registers for it (ptxas
@@ -734,7 +737,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         let visits: Vec<(Reg, Vec<Vec<Reg>>)> = (0..ahead)
             .map(|v| {
                 let visit = b.add(Ty::U32, kbx, v * blocks_per_iter);
-                (visit, load_weights(&mut b, visit, WeightSource::Global))
+                (visit, load_weights(&mut b, visit))
             })
             .collect();
         // ptxas hoists `griddepcontrol.wait` above the loads of its own basic block, so the
@@ -783,10 +786,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
             block_in_iter: kbx,
         }
         .emit(&mut b, &mut |b, kbx, w_blocks| {
-            let weights: Vec<Vec<Reg>> = w_blocks
-                .iter()
-                .map(|&w_block| imp.emit_weights(b, WeightSource::Shared, w_block, kqs))
-                .collect();
+            let weights = decode(b, w_blocks, WeightSource::Shared);
             add_dots(b, kbx, &weights)
         });
         b.bra(&loop_end);
