@@ -306,6 +306,25 @@ impl KernelType {
                 }));
             }
         }
+        // Weights streamed by bulk copies (sm_90): one- and two-warp blocks (Q4_K, Q6_K), the
+        // fused kernel, and M = 8.
+        for (format, m, fused) in [
+            (GgmlType::Q4_K, 1, false),
+            (GgmlType::Q6_K, 1, false),
+            (GgmlType::Q4_K, 1, true),
+            (GgmlType::Q4_K, 8, false),
+        ] {
+            let (warps, rows) = crate::kernels::gemv::default_geometry(format);
+            if let Ok(g) =
+                Gemv::new(format, m, warps, rows, target).and_then(|g| g.streamed(132, 8, 4, 2))
+            {
+                out.push(KernelType::Gemv(if fused {
+                    g.with_gate_up_swiglu()
+                } else {
+                    g
+                }));
+            }
+        }
         out
     }
 

@@ -31,6 +31,12 @@ enum Body {
     Selected,
     /// `Gemv::tensor_core` with this many warps per tile.
     TensorCores { warps: u8 },
+    /// The dp4a body with the format's warps and `rows` rows per block, its weights streamed
+    /// by bulk copies (`Gemv::streamed`: blocks per SM, stages, visits) when given.
+    Dp4a {
+        rows: u8,
+        streamed: Option<(u8, u8, u8)>,
+    },
     /// `Gemv::whole_blocks` with this geometry, persistent with `blocks_per_sm` unless 0.
     WholeBlocks {
         slices: u8,
@@ -101,6 +107,17 @@ fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
         Body::Selected => select_matvec(case.format, m, k, &profile),
         Body::TensorCores { warps } => Gemv::tensor_core(case.format, case.m as u8, warps, target)
             .map(|g| fused(KernelType::Gemv(g))),
+        Body::Dp4a { rows, streamed } => {
+            let (warps, _) = kernel_ptx::kernels::gemv::default_geometry(case.format);
+            Gemv::new(case.format, case.m as u8, warps, rows, target)
+                .and_then(|g| match streamed {
+                    None => Ok(g),
+                    Some((blocks_per_sm, stages, visits)) => {
+                        g.streamed(profile.sm_count, blocks_per_sm, stages, visits)
+                    }
+                })
+                .map(|g| fused(KernelType::Gemv(g)))
+        }
         Body::WholeBlocks {
             slices,
             warps,
@@ -388,6 +405,71 @@ fn whole_blocks_equal_tensor_cores_bit_for_bit() {
             }
         }
     }
+}
+
+/// The dp4a body with its weights streamed by bulk copies equals the same body reading global
+/// memory bit for bit, at M = 1, 3 and 8, plain and fused, for every format that streams:
+/// rows that are 16-byte multiples (streamed) and rows that are not (the global fallback),
+/// a last trip that is part-filled, and few blocks per SM so each block loops over many row
+/// groups at n = 4097.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn streamed_weights_equal_global_loads_bit_for_bit() {
+    let gpu = gpu();
+    // (rows, (blocks per SM, stages, visits))
+    let geometries = [(2u8, (1u8, 4u8, 2u8)), (1, (16, 2, 4)), (4, (2, 3, 1))];
+    let mut seed = 0x57_u64;
+    let mut streamed = 0;
+    for format in [
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+        GgmlType::Q8_0,
+    ] {
+        // 40 super-blocks or 320 32-element blocks: 16-byte rows for every format; 7 × 256:
+        // not for Q6_K and Q8_0.
+        for (n, k) in [(4097usize, 40 * 256usize), (33, 7 * 256)] {
+            for (rows, bulk) in geometries {
+                for m in [1usize, 3, 8] {
+                    for gate_up_swiglu in [false, true] {
+                        let case = |streamed| Case {
+                            format,
+                            n,
+                            k,
+                            m,
+                            gate_up_swiglu,
+                            body: Body::Dp4a { rows, streamed },
+                        };
+                        let (plain, bulk) = (case(None), case(Some(bulk)));
+                        let KernelType::Gemv(g) = kernel_for(&gpu, &bulk) else {
+                            unreachable!()
+                        };
+                        assert!(g.streams_weights(), "{bulk:?}");
+                        streamed += 1;
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                        seed += 1;
+                        let w_dev: Vec<DeviceBytes> = (0..1 + usize::from(gate_up_swiglu))
+                            .map(|_| {
+                                let w = quantized_matrix(&mut rng, format, n, k);
+                                gpu.upload(&w).expect("upload weights")
+                            })
+                            .collect();
+                        let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
+                        let (x_bytes, _) = activations(format, &random_values(&mut rng, m * k), k);
+                        let x = gpu.upload(&x_bytes).expect("upload activations");
+                        let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(launch(&gpu, &bulk, &weights, &x)),
+                            bits(launch(&gpu, &plain, &weights, &x)),
+                            "{bulk:?} ({}) differs from global loads",
+                            g.entry_name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(streamed, 4 * 2 * 3 * 3 * 2);
 }
 
 /// The fused kernel equals `swiglu_f32` applied to the two plain gemv outputs bit for bit:

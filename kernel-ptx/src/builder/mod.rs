@@ -4,6 +4,7 @@
 //! Every instruction method returns fresh registers (`b.add(Ty::U32, a, 1) -> Reg`); loop-carried
 //! values are updated with `mov_to`. `ptxas` removes the extra moves.
 
+mod bulk;
 mod memory;
 mod ops;
 mod params;
@@ -132,9 +133,16 @@ impl KernelBuilder {
         }
     }
 
-    /// Declares `.shared .align align .b8 name[bytes]`.
+    /// Declares `.shared .align align .b8 name[bytes]`; declaring it again (same size and
+    /// alignment) returns the same array.
     pub fn shared_array(&mut self, name: &str, bytes: u32, align: u32) -> SharedArray {
-        self.shared.push((name.to_string(), bytes, align));
+        match self.shared.iter().find(|(n, ..)| n == name) {
+            Some(&(_, b, a)) => assert!(
+                (b, a) == (bytes, align),
+                "shared array {name} redeclared as {bytes} bytes, align {align}"
+            ),
+            None => self.shared.push((name.to_string(), bytes, align)),
+        }
         SharedArray {
             name: name.to_string(),
             bytes,

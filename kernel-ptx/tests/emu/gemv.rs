@@ -35,6 +35,19 @@ pub fn run_gemv_padded(
     k: usize,
     m: usize,
 ) -> Vec<f32> {
+    run_gemv_counting_bulk(kt, weights, pad, x, n, k, m).0
+}
+
+/// [`run_gemv_padded`], also returning the bytes the kernel moved by bulk copies.
+pub fn run_gemv_counting_bulk(
+    kt: &KernelType,
+    weights: &[&[u8]],
+    pad: usize,
+    x: &[u8],
+    n: usize,
+    k: usize,
+    m: usize,
+) -> (Vec<f32>, u64) {
     let dims = LaunchDims {
         n: n as u32,
         k: k as u32,
@@ -63,5 +76,5 @@ pub fn run_gemv_padded(
         geo.dynamic_shared_bytes,
         &args,
     );
-    gpu.f32s(y)
+    (gpu.f32s(y), gpu.bulk_copied)
 }

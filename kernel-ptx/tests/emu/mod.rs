@@ -26,6 +26,8 @@ pub enum Arg {
 #[derive(Default)]
 pub struct Gpu {
     buffers: Vec<Vec<u8>>,
+    /// Bytes moved by `cp.async.bulk` copies so far.
+    pub bulk_copied: u64,
 }
 
 impl Gpu {
@@ -582,6 +584,60 @@ fn addr_of(ctx: &Ctx, t: &Thread, o: &Opnd) -> (bool, u64) {
     }
 }
 
+/// An `mbarrier` as this emulator keeps it in its 8 shared bytes: the current phase, the
+/// arrivals per phase, the arrivals still due and the announced bytes still to land.
+#[derive(Clone, Copy, Debug)]
+struct Mbarrier {
+    phase: u8,
+    expected: u8,
+    pending: u16,
+    tx: i64,
+}
+
+impl Mbarrier {
+    /// Completes the phase when every arrival and byte is in.
+    fn completed(self) -> Mbarrier {
+        assert!(
+            self.tx >= 0,
+            "mbarrier: more bytes landed than were announced"
+        );
+        if self.pending == 0 && self.tx == 0 {
+            Mbarrier {
+                phase: self.phase.wrapping_add(1),
+                pending: u16::from(self.expected),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+}
+
+fn mbarrier_load(shared: &mut [u8], addr: u64) -> Mbarrier {
+    check_aligned("mbarrier", addr, 8);
+    let v = load(&mut Gpu::default(), shared, "shared", addr, 8);
+    Mbarrier {
+        phase: v as u8,
+        expected: (v >> 8) as u8,
+        pending: (v >> 16) as u16,
+        tx: i64::from((v >> 32) as u32 as i32),
+    }
+}
+
+fn mbarrier_store(shared: &mut [u8], addr: u64, m: Mbarrier) {
+    let v = u64::from(m.phase)
+        | u64::from(m.expected) << 8
+        | u64::from(m.pending) << 16
+        | u64::from(m.tx as i32 as u32) << 32;
+    store(&mut Gpu::default(), shared, "shared", addr, 8, v);
+}
+
+fn mbarrier_complete_tx(shared: &mut [u8], addr: u64, bytes: i64) {
+    let mut state = mbarrier_load(shared, addr);
+    state.tx -= bytes;
+    mbarrier_store(shared, addr, state.completed());
+}
+
 /// Accesses (vectors as a whole) must be naturally aligned, as on the device.
 fn check_aligned(op: &str, addr: u64, bytes: usize) {
     assert!(
@@ -740,9 +796,82 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
                     store(gpu, shared, parts[3], dst + chunk as u64, 8, v);
                 }
             }
-            "commit_group" | "wait_group" | "bulk" => {}
+            "bulk" if parts[3] == "prefetch" => {}
+            // A bulk copy lands at once and counts its bytes against its barrier.
+            "bulk" => {
+                assert_eq!(
+                    parts[3..],
+                    ["shared::cluster", "global", "mbarrier::complete_tx::bytes"],
+                    "cp.async.bulk form"
+                );
+                let (_, dst) = addr_of(ctx, t, &o[0]);
+                let (_, src) = addr_of(ctx, t, &o[1]);
+                let bytes = rd(t, 2) as usize;
+                let (_, barrier) = addr_of(ctx, t, &o[3]);
+                assert!(
+                    bytes.is_multiple_of(16) && src % 16 == 0 && dst % 16 == 0,
+                    "cp.async.bulk of {bytes} bytes from {src:#x} to {dst:#x}: needs multiples of 16"
+                );
+                for chunk in (0..bytes).step_by(8) {
+                    let v = load(gpu, shared, "global", src + chunk as u64, 8);
+                    store(gpu, shared, "shared", dst + chunk as u64, 8, v);
+                }
+                gpu.bulk_copied += bytes as u64;
+                mbarrier_complete_tx(shared, barrier, bytes as i64);
+            }
+            "commit_group" | "wait_group" => {}
             other => panic!("cp.async.{other}"),
         },
+        "fence" => {}
+        "mbarrier" => {
+            // `init [bar], count`; `arrive.expect_tx state, [bar], bytes`; `try_wait.parity p,
+            // [bar], parity`.
+            let (_, barrier) = addr_of(ctx, t, &o[if parts[1] == "init" { 0 } else { 1 }]);
+            match parts[1] {
+                "init" => {
+                    let count = rd(t, 1);
+                    assert!((1..256).contains(&count), "mbarrier.init count {count}");
+                    mbarrier_store(
+                        shared,
+                        barrier,
+                        Mbarrier {
+                            phase: 0,
+                            expected: count as u8,
+                            pending: count as u16,
+                            tx: 0,
+                        },
+                    );
+                }
+                "arrive" => {
+                    assert_eq!(parts[2], "expect_tx", "mbarrier.arrive form");
+                    let mut state = mbarrier_load(shared, barrier);
+                    assert!(
+                        state.pending > 0,
+                        "mbarrier arrival past the expected count"
+                    );
+                    state.tx += rd(t, 2) as i64;
+                    state.pending -= 1;
+                    mbarrier_store(shared, barrier, state.completed());
+                }
+                "try_wait" => {
+                    assert_eq!(parts[2], "parity", "mbarrier.try_wait form");
+                    let state = mbarrier_load(shared, barrier);
+                    let parity = rd(t, 2) & 1;
+                    // Copies land at once here, so a phase that has not completed when a
+                    // thread waits on it never would.
+                    assert!(
+                        u64::from(state.phase & 1) != parity,
+                        "mbarrier at {barrier:#x}: waiting on phase parity {parity} that cannot \
+                         complete (phase {}, {} arrivals and {} bytes pending)",
+                        state.phase,
+                        state.pending,
+                        state.tx
+                    );
+                    t.regs[reg_of(&o[0])] = 1;
+                }
+                other => panic!("mbarrier.{other}"),
+            }
+        }
         "cvta" => {
             let v = rd(t, 1);
             t.regs[reg_of(&o[0])] = v;

@@ -28,13 +28,15 @@ mod format;
 mod formats;
 mod stage_copy;
 mod staging;
+mod streamed;
 mod tensor_core;
+mod thread_dots;
 mod whole_block;
 
 pub use format::{ActBlock, Activations, GemvFormat, WeightSource, format_for};
-use format::{Q8_1_DS_BYTES, QK8_1, q8_1_scale_plane};
 use staging::{StagedLoop, Tile};
 pub use tensor_core::{MmaFormat, RowFactors, TILE_ROWS, mma_format_for};
+use thread_dots::ThreadDots;
 
 use crate::builder::{
     Addr, Cmp, FloatUnary, Kernel, KernelBuilder, Label, Operand, Reg, Space, Special, Ty,
@@ -112,6 +114,13 @@ enum Body {
         slices: u8,
         stages: u8,
         residency: Option<Residency>,
+    },
+    /// `streamed.rs`: the dp4a body in persistent blocks whose weights arrive by bulk copies,
+    /// `stages` trips of `visits` visits ahead.
+    Streamed {
+        stages: u8,
+        visits: u8,
+        residency: Residency,
     },
 }
 
@@ -298,6 +307,61 @@ impl Gemv {
         })
     }
 
+    /// The same dp4a variant in persistent blocks (at most `blocks_per_sm` on each of
+    /// `sm_count` multiprocessors) whose weights arrive in shared memory by bulk copies,
+    /// `stages` (1..=8) K-loop trips of `visits` (1..=4) visits requested ahead
+    /// (`streamed.rs`); sm_90, formats that read weights from shared memory, stages within
+    /// 48 KiB. Replaces staging, the L2 prefetch and early weights; results are bit-identical.
+    pub fn streamed(
+        self,
+        sm_count: u32,
+        blocks_per_sm: u8,
+        stages: u8,
+        visits: u8,
+    ) -> Result<Self, KernelError> {
+        let invalid = |reason: String| KernelError::InvalidVariant {
+            family: "gemv",
+            reason,
+        };
+        if self.body != Body::Dp4a {
+            return Err(invalid("only the dp4a body streams".into()));
+        }
+        let residency = Residency::new(sm_count, blocks_per_sm)?;
+        let g = Gemv {
+            staged: false,
+            l2_prefetch: false,
+            early_weights: None,
+            ..self
+        };
+        if let Some(reason) = streamed::unsupported(&g, u32::from(stages), u32::from(visits)) {
+            return Err(invalid(reason));
+        }
+        Ok(Gemv {
+            body: Body::Streamed {
+                stages,
+                visits,
+                residency,
+            },
+            ..g
+        })
+    }
+
+    /// The dp4a variant this one streams (see [`Gemv::streamed`]); unchanged otherwise.
+    pub fn not_streamed(self) -> Self {
+        match self.body {
+            Body::Streamed { .. } => Gemv {
+                body: Body::Dp4a,
+                ..self
+            },
+            _ => self,
+        }
+    }
+
+    /// True for the streamed body (see [`Gemv::streamed`]).
+    pub fn streams_weights(&self) -> bool {
+        matches!(self.body, Body::Streamed { .. })
+    }
+
     /// True for the tensor-core body (see [`Gemv::tensor_core`]).
     pub fn uses_tensor_cores(&self) -> bool {
         self.body == Body::TensorCores
@@ -311,7 +375,7 @@ impl Gemv {
     /// What fixes this variant's float arithmetic (see [`Arithmetic`]).
     pub fn arithmetic(&self) -> Arithmetic {
         match self.body {
-            Body::Dp4a => Arithmetic::Dp4aThreads { warps: self.warps },
+            Body::Dp4a | Body::Streamed { .. } => Arithmetic::Dp4aThreads { warps: self.warps },
             Body::TensorCores => Arithmetic::SuperBlockSlices { slices: self.warps },
             Body::WholeBlocks { slices, .. } => Arithmetic::SuperBlockSlices { slices },
         }
@@ -341,6 +405,21 @@ impl Gemv {
                 stages: stages - 1,
                 residency,
             };
+        }
+        if let Body::Streamed {
+            stages,
+            visits,
+            residency,
+        } = fused.body
+        {
+            fused.body = (1..=stages)
+                .rev()
+                .find(|&s| streamed::unsupported(&fused, u32::from(s), u32::from(visits)).is_none())
+                .map_or(Body::Dp4a, |stages| Body::Streamed {
+                    stages,
+                    visits,
+                    residency,
+                });
         }
         if self.staged { fused.staged() } else { fused }
     }
@@ -504,7 +583,8 @@ impl Gemv {
     /// `gemv_<format>_m<M>_w<warps>_r<rows>`, e.g. `gemv_q8_0_m1_w4_r1`; the fused variant is
     /// `gemv_gate_up_swiglu_<format>_…`, a staged one ends in `_st`, an L2-prefetching one in
     /// `_pf`, one whose first wave loads weights before the grid wait in `_ew<blocks per SM>`,
-    /// a tensor-core one in `_tc`, a whole-block one in `_wb<slices>x<stages>`.
+    /// a tensor-core one in `_tc`, a whole-block one in `_wb<slices>x<stages>`, a streamed one
+    /// in `_bulk<stages>x<visits>_b<blocks per SM>`.
     pub fn entry_name(&self) -> String {
         let body = match self.body {
             Body::Dp4a => String::new(),
@@ -517,6 +597,11 @@ impl Gemv {
                 None => format!("_wb{slices}x{stages}"),
                 Some(r) => format!("_wb{slices}x{stages}_b{}", r.blocks_per_sm),
             },
+            Body::Streamed {
+                stages,
+                visits,
+                residency,
+            } => format!("_bulk{stages}x{visits}_b{}", residency.blocks_per_sm),
         };
         format!(
             "gemv_{}{}_m{}_w{}_r{}{}{}{}{}",
@@ -568,7 +653,8 @@ impl Gemv {
         let grid = match self.body {
             Body::WholeBlocks {
                 residency: Some(r), ..
-            } => groups.min(r.blocks()),
+            }
+            | Body::Streamed { residency: r, .. } => groups.min(r.blocks()),
             _ => groups,
         };
         Ok(LaunchGeometry {
@@ -611,13 +697,17 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         } => {
             return whole_block::build(name, g, u32::from(slices), u32::from(stages), residency);
         }
+        Body::Streamed {
+            stages,
+            visits,
+            residency,
+        } => return streamed::build(name, g, u32::from(stages), u32::from(visits), residency),
     }
     let imp = g.imp();
     let (m, rows, warps) = (usize::from(g.m), u32::from(g.rows), u32::from(g.warps));
     let qk = imp.qk();
     let block_bytes = imp.block_bytes();
     let threads = warps * WARP;
-    let threads_per_block = imp.qi() / imp.vdr();
     let blocks_per_iter = g.blocks_per_visit();
 
     let (mut b, args) = begin_kernel(name, g, threads);
@@ -650,31 +740,9 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         .flat_map(|&w| row_offsets.iter().map(move |&off| (w, off)))
         .map(|(w, off)| b.add(Ty::U64, w, off))
         .collect();
-    // Each column's activation planes (`Activations`): quants (or f32) at `x + j * k * elem`,
-    // Q8_1 `{ d, s }` pairs after all M columns' quants.
-    let (elem_bytes, act_stride, scale_stride) = match imp.activations() {
-        Activations::Q8_1Planes => (1, qk, qk / QK8_1 * Q8_1_DS_BYTES),
-        Activations::F32 => (4, 4 * qk, 0),
-    };
-    let x_col_bytes = b.mul(Ty::U32, k, elem_bytes);
-    let (scale_plane, x_col_scale_bytes) = q8_1_scale_plane(&mut b, x, k, m as u32);
-    let x_cols: Vec<ActBlock> = (0..m as u32)
-        .map(|j| {
-            let quants = b.mad_wide(Ty::U32, x_col_bytes, j, x);
-            let scales = match imp.activations() {
-                Activations::Q8_1Planes => b.mad_wide(Ty::U32, x_col_scale_bytes, j, scale_plane),
-                Activations::F32 => quants,
-            };
-            ActBlock { quants, scales }
-        })
-        .collect();
-
-    let kbx = b.shr(Ty::U32, tid, threads_per_block.trailing_zeros());
-    let lane_in_block = b.and(Ty::U32, tid, threads_per_block - 1);
-    let kqs = b.mul(Ty::U32, lane_in_block, imp.vdr());
-    let acc: Vec<Vec<Reg>> = (0..m)
-        .map(|_| w_rows.iter().map(|_| b.mov(Ty::F32, 0.0f32)).collect())
-        .collect();
+    let dots = ThreadDots::new(&mut b, imp, x, k, m as u32, tid, w_rows.len());
+    let kbx = dots.block_in_visit;
+    let acc = &dots.acc;
 
     if g.l2_prefetch {
         emit_l2_prefetch(&mut b, tid, &w_rows, row_bytes);
@@ -682,37 +750,15 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     // Each row's weights are decoded once per visit, each column's activations loaded once,
     // then every (row, column) partial is added in row-major order. Every path below adds an
     // accumulator's partials in kbx order, so a column's result does not depend on M.
-    let decode = |b: &mut KernelBuilder, w_blocks: &[Reg], src| -> Vec<Vec<Reg>> {
-        w_blocks
-            .iter()
-            .map(|&w_block| imp.emit_weights(b, src, w_block, kqs))
-            .collect()
-    };
     let load_weights = |b: &mut KernelBuilder, kbx: Reg| -> Vec<Vec<Reg>> {
         let w_blocks: Vec<Reg> = w_rows
             .iter()
             .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
             .collect();
-        decode(b, &w_blocks, WeightSource::Global)
+        dots.decode(b, &w_blocks, WeightSource::Global)
     };
-    let add_dots = |b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]| {
-        for (j, col) in x_cols.iter().enumerate() {
-            let x_block = ActBlock {
-                quants: b.index_addr(col.quants, kbx, act_stride),
-                scales: if scale_stride == 0 {
-                    col.scales
-                } else {
-                    b.index_addr(col.scales, kbx, scale_stride)
-                },
-            };
-            let x = imp.emit_activations(b, x_block, kqs);
-            for (i, w) in weights.iter().enumerate() {
-                let partial = imp.emit_dot(b, w, &x);
-                let sum = b.add(Ty::F32, acc[j][i], partial);
-                b.mov_to(acc[j][i], sum);
-            }
-        }
-    };
+    let add_dots =
+        |b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]| dots.add_dots(b, kbx, weights);
     let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
         let weights = load_weights(b, kbx);
         add_dots(b, kbx, &weights);
@@ -786,8 +832,8 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
             block_in_iter: kbx,
         }
         .emit(&mut b, &mut |b, kbx, w_blocks| {
-            let weights = decode(b, w_blocks, WeightSource::Shared);
-            add_dots(b, kbx, &weights)
+            let weights = dots.decode(b, w_blocks, WeightSource::Shared);
+            dots.add_dots(b, kbx, &weights)
         });
         b.bra(&loop_end);
         b.place(&unstaged);
@@ -803,29 +849,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     );
     b.place(&loop_end);
 
-    let lane = b.and(Ty::U32, tid, WARP - 1);
-    let totals = if warps > 1 {
-        combine_warps(&mut b, &acc, tid, lane, warps)
-    } else {
-        acc
-    };
-
-    let is_lane0 = b.setp(Cmp::Eq, Ty::U32, lane, 0u32);
-    for (j, col) in totals.iter().enumerate() {
-        let sums: Vec<Reg> = col
-            .iter()
-            .map(|&partial| warp_sum(&mut b, Ty::F32, partial))
-            .collect();
-        for i in 0..rows as usize {
-            let total = if g.gate_up_swiglu {
-                silu_times(&mut b, sums[i], sums[rows as usize + i])
-            } else {
-                sums[i]
-            };
-            let row = b.add(Ty::U32, row0, i as u32);
-            store_output(&mut b, y, n, row, j as u32, is_lane0, total);
-        }
-    }
+    store_rows(&mut b, g, acc, tid, y, n, row0, None);
     if let Some(kernel_end) = &kernel_end {
         b.place(kernel_end);
     }
@@ -870,6 +894,46 @@ fn emit_visits(
         b.mov_to(kbx, next);
         let more = b.setp(Cmp::Lt, Ty::U32, kbx, blocks_per_row);
         b.bra_if(more, false, &loop_top);
+    }
+}
+
+/// Sums each partial of `acc` (`[m][w_rows]`) over the block — across warps in warp order,
+/// then over the warp's lanes — and lane 0 of warp 0 stores rows `row0 .. row0 + rows` of
+/// every column (gate/up: `silu(gate) * up`). Warps other than warp 0 leave once their
+/// partials are in shared memory: they branch to `others` when given, else exit.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn store_rows(
+    b: &mut KernelBuilder,
+    g: &Gemv,
+    acc: &[Vec<Reg>],
+    tid: Reg,
+    y: Reg,
+    n: Reg,
+    row0: Reg,
+    others: Option<&Label>,
+) {
+    let rows = usize::from(g.rows);
+    let lane = b.and(Ty::U32, tid, WARP - 1);
+    let totals = if g.warps > 1 {
+        combine_warps(b, acc, tid, lane, u32::from(g.warps), others)
+    } else {
+        acc.to_vec()
+    };
+    let is_lane0 = b.setp(Cmp::Eq, Ty::U32, lane, 0u32);
+    for (j, col) in totals.iter().enumerate() {
+        let sums: Vec<Reg> = col
+            .iter()
+            .map(|&partial| warp_sum(b, Ty::F32, partial))
+            .collect();
+        for i in 0..rows {
+            let total = if g.gate_up_swiglu {
+                silu_times(b, sums[i], sums[rows + i])
+            } else {
+                sums[i]
+            };
+            let row = b.add(Ty::U32, row0, i as u32);
+            store_output(b, y, n, row, j as u32, is_lane0, total);
+        }
     }
 }
 
@@ -961,13 +1025,15 @@ pub(super) fn silu_times(b: &mut KernelBuilder, gate: Reg, up: Reg) -> Reg {
 }
 
 /// Warps 1.. write their per-lane partials to shared memory `[warps-1][m][rows][32]` f32; warp 0
-/// adds them in warp order and the others exit. Returns warp 0's combined partials.
+/// adds them in warp order and the others branch to `others` (exit when `None`). Returns warp
+/// 0's combined partials.
 pub(super) fn combine_warps(
     b: &mut KernelBuilder,
     acc: &[Vec<Reg>],
     tid: Reg,
     lane: Reg,
     warps: u32,
+    others: Option<&Label>,
 ) -> Vec<Vec<Reg>> {
     let (m, rows) = (acc.len() as u32, acc[0].len() as u32);
     let slot_bytes = WARP * 4;
@@ -994,8 +1060,13 @@ pub(super) fn combine_warps(
         }
     });
     b.bar_sync(0);
+    if let Some(others) = others {
+        b.bra_if(is_warp0, true, others);
+    }
     let exit = b.label("not_warp0");
-    b.bra_if(is_warp0, true, &exit);
+    if others.is_none() {
+        b.bra_if(is_warp0, true, &exit);
+    }
     let combined = acc
         .iter()
         .enumerate()
@@ -1018,10 +1089,12 @@ pub(super) fn combine_warps(
                 .collect()
         })
         .collect();
-    let after = b.label("combined");
-    b.bra(&after);
-    b.place(&exit);
-    b.ret();
-    b.place(&after);
+    if others.is_none() {
+        let after = b.label("combined");
+        b.bra(&after);
+        b.place(&exit);
+        b.ret();
+        b.place(&after);
+    }
     combined
 }

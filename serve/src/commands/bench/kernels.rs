@@ -55,8 +55,10 @@ pub struct KernelsArgs {
     /// Also time the variants of these bodies per format, matrix and M (every body when
     /// given without a value) and print the fastest next to the selected one: `dp4a` (the
     /// `SWEEP_GEOMETRIES`, staged and unstaged), `tc` (`SWEEP_TENSOR_CORE_WARPS`), `wb`
-    /// (`SWEEP_WHOLE_BLOCKS`); the last two for formats that have them.
-    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb"])]
+    /// (`SWEEP_WHOLE_BLOCKS`), the last two for formats that have them; `bulk` (the dp4a
+    /// body's warps with `SWEEP_BULK` rows, blocks per SM, stages and visits, weights by bulk
+    /// copies).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb", "bulk"])]
     pub sweep: Vec<SweepBody>,
 }
 
@@ -66,6 +68,7 @@ pub enum SweepBody {
     Dp4a,
     Tc,
     Wb,
+    Bulk,
 }
 
 /// Replays before every measurement last at least this long (then `--warmup` more).
@@ -89,6 +92,29 @@ const SWEEP_WHOLE_BLOCKS: [(u8, u8, u8, u8); 12] = [
     (8, 4, 1, 5),
     (4, 4, 2, 0),
     (2, 2, 2, 0),
+];
+
+/// `(rows, blocks per SM, stages, visits per stage)` of the streamed dp4a body tried by
+/// `--sweep bulk` (`Gemv::streamed`).
+const SWEEP_BULK: [(u8, u8, u8, u8); 18] = [
+    (1, 8, 4, 2),
+    (1, 16, 4, 2),
+    (1, 16, 2, 4),
+    (1, 16, 4, 4),
+    (1, 32, 2, 2),
+    (1, 32, 3, 4),
+    (2, 4, 4, 2),
+    (2, 8, 2, 2),
+    (2, 8, 4, 2),
+    (2, 8, 3, 4),
+    (2, 16, 2, 2),
+    (2, 16, 4, 2),
+    (2, 16, 2, 4),
+    (4, 4, 4, 2),
+    (4, 8, 2, 2),
+    (4, 8, 4, 1),
+    (4, 8, 2, 4),
+    (4, 16, 2, 2),
 ];
 
 /// `(warps, rows)` per block tried by `--sweep`.
@@ -376,6 +402,18 @@ fn sweep_variants(
                 .filter_map(|&w| Gemv::tensor_core(format, m, w, target).ok()),
         );
     }
+    if bodies.contains(&SweepBody::Bulk) {
+        let (warps, _) = kernel_ptx::kernels::gemv::default_geometry(format);
+        out.extend(
+            SWEEP_BULK
+                .iter()
+                .filter_map(|&(rows, blocks_per_sm, stages, visits)| {
+                    Gemv::new(format, m, warps, rows, target)
+                        .and_then(|g| g.streamed(sm_count, blocks_per_sm, stages, visits))
+                        .ok()
+                }),
+        );
+    }
     if bodies.contains(&SweepBody::Wb) {
         out.extend(SWEEP_WHOLE_BLOCKS.iter().filter_map(
             |&(slices, warps, stages, blocks_per_sm)| {
@@ -391,9 +429,13 @@ fn sweep_variants(
 }
 
 /// The selected kernel with staging toggled (where the format stages), with the L2 prefetch
-/// toggled (where the target has it) and with the first wave's early weights toggled.
+/// toggled (where the target has it), with the first wave's early weights toggled and, when
+/// it streams its weights, not streamed.
 fn selected_twins(g: Gemv, sm_count: u32) -> Vec<Gemv> {
     let mut twins = Vec::new();
+    if g.streams_weights() {
+        twins.push(g.not_streamed());
+    }
     if g.staged().stages_weights() {
         twins.push(if g.stages_weights() {
             g.unstaged()
@@ -535,7 +577,12 @@ mod tests {
             <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.args.sweep)
         };
         assert_eq!(parse(&[]).unwrap(), []);
-        let all = [SweepBody::Dp4a, SweepBody::Tc, SweepBody::Wb];
+        let all = [
+            SweepBody::Dp4a,
+            SweepBody::Tc,
+            SweepBody::Wb,
+            SweepBody::Bulk,
+        ];
         assert_eq!(parse(&["--sweep"]).unwrap(), all);
         assert_eq!(
             parse(&["--sweep", "wb,tc"]).unwrap(),
@@ -551,6 +598,14 @@ mod tests {
         );
         let q4_k = sweep_variants(GgmlType::Q4_K, 1, SmTarget::Sm90, 132, &[SweepBody::Wb]);
         assert!(!q4_k.is_empty() && q4_k.iter().all(|g| g.uses_whole_blocks()));
+        let bulk = sweep_variants(GgmlType::Q4_K, 1, SmTarget::Sm90, 132, &[SweepBody::Bulk]);
+        assert_eq!(bulk.len(), SWEEP_BULK.len());
+        assert!(bulk.iter().all(|g| g.streams_weights() && g.warps() == 1));
+        let f16 = sweep_variants(GgmlType::F16, 1, SmTarget::Sm90, 132, &[SweepBody::Bulk]);
+        assert!(
+            f16.is_empty(),
+            "F16 does not read weights from shared memory"
+        );
     }
 
     #[test]

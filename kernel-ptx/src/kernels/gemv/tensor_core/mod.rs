@@ -333,7 +333,7 @@ pub(super) fn build(name: &str, g: &Gemv) -> Kernel {
 
     let flat: Vec<Reg> = acc.iter().flatten().copied().collect();
     let totals = if warps > 1 {
-        combine_warps(&mut b, &[flat], tid, lane, warps).remove(0)
+        combine_warps(&mut b, &[flat], tid, lane, warps, None).remove(0)
     } else {
         flat
     };
