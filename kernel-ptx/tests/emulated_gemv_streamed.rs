@@ -60,7 +60,7 @@ fn streamed_weights_change_no_bit() {
                         "{what}: unwritten outputs"
                     );
                     let row_bytes = w.len() / n;
-                    if row_bytes % 16 == 0 {
+                    if row_bytes.is_multiple_of(16) {
                         // Every row of every group (the last group's rows past n repeat row
                         // n - 1) arrives once.
                         let rows_streamed =
