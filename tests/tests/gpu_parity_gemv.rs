@@ -411,7 +411,7 @@ fn whole_blocks_equal_tensor_cores_bit_for_bit() {
 /// memory bit for bit, at M = 1, 3 and 8, plain and fused, for every format that streams:
 /// rows that are 16-byte multiples (streamed) and rows that are not (the global fallback),
 /// a last trip that is part-filled, and few blocks per SM so each block loops over many row
-/// groups at n = 4097.
+/// groups at n = 523.
 #[test]
 #[ignore = "needs a CUDA device"]
 fn streamed_weights_equal_global_loads_bit_for_bit() {
@@ -426,9 +426,9 @@ fn streamed_weights_equal_global_loads_bit_for_bit() {
         GgmlType::Q6_K,
         GgmlType::Q8_0,
     ] {
-        // 40 super-blocks or 320 32-element blocks: 16-byte rows for every format; 7 × 256:
-        // not for Q6_K and Q8_0.
-        for (n, k) in [(4097usize, 40 * 256usize), (33, 7 * 256)] {
+        // 24 super-blocks or 192 32-element blocks: 16-byte rows for every format, two or
+        // three trips; 7 × 256: not 16-byte rows for Q6_K and Q8_0.
+        for (n, k) in [(523usize, 24 * 256usize), (33, 7 * 256)] {
             for (rows, bulk) in geometries {
                 for m in [1usize, 3, 8] {
                     for gate_up_swiglu in [false, true] {
