@@ -9,6 +9,10 @@
 
 use super::{KernelBuilder, Operand, Reg, RegClass};
 
+/// The longest a waiting thread stays suspended in one `mbarrier.try_wait` (ns; CUTLASS's
+/// `ClusterBarrier::wait` value): it wakes as soon as the phase completes.
+const WAIT_SUSPEND_HINT_NS: u32 = 10_000_000;
+
 impl KernelBuilder {
     /// `mbarrier.init.shared::cta.b64 [bar], count`: a barrier whose phases complete after
     /// `count` arrivals and their announced bytes.
@@ -49,16 +53,18 @@ impl KernelBuilder {
         ));
     }
 
-    /// Spins on `mbarrier.try_wait.parity.shared::cta.b64` until the phase of `bar` with
-    /// parity `parity` (u32, 0 or 1) has completed; its copies are then visible to this
-    /// thread (acquire).
+    /// Waits until the phase of `bar` with parity `parity` (u32, 0 or 1) has completed; its
+    /// copies are then visible to this thread (acquire). `mbarrier.try_wait.parity` suspends
+    /// the thread until the phase completes or `WAIT_SUSPEND_HINT_NS` pass (without the hint
+    /// the limit is the system's, and waiting warps spin through issue slots), in a loop.
     pub fn mbarrier_wait_parity(&mut self, bar: Reg, parity: impl Into<Operand>) {
         let parity = parity.into();
         let again = self.label("mbarrier_wait");
         self.place(&again);
         let done = self.reg(RegClass::Pred);
         self.inst(format!(
-            "mbarrier.try_wait.parity.shared::cta.b64 {done}, [{bar}], {parity}"
+            "mbarrier.try_wait.parity.shared::cta.b64 {done}, [{bar}], {parity}, \
+             {WAIT_SUSPEND_HINT_NS:#x}"
         ));
         self.bra_if(done, true, &again);
     }
