@@ -16,6 +16,16 @@ impl KernelBuilder {
         self.emit("dp4a.s32.s32", Ty::B32, &[a.into(), b.into(), c.into()])
     }
 
+    /// `dp4a.u32.s32 d, a, b, c`: `c + Σ a.u8[i] * b.s8[i]` (s32), `a`'s bytes unsigned.
+    pub fn dp4a_unsigned_a(
+        &mut self,
+        a: impl Into<Operand>,
+        b: impl Into<Operand>,
+        c: impl Into<Operand>,
+    ) -> Reg {
+        self.emit("dp4a.u32.s32", Ty::B32, &[a.into(), b.into(), c.into()])
+    }
+
     /// `shfl.sync.mode.b32` over the full warp. `lane` is the xor mask (`Bfly`), the delta
     /// (`Down`/`Up`) or the source lane (`Idx`). The result has `val`'s register class.
     pub fn shfl(&mut self, mode: Shfl, val: Reg, lane: impl Into<Operand>) -> Reg {

@@ -980,9 +980,15 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
         }
         "dp4a" => {
             let (a, b, c) = (rd(t, 1) as u32, rd(t, 2) as u32, rd(t, 3) as u32 as i32);
+            // `dp4a.atype.btype`: each operand's bytes signed (s32) or unsigned (u32).
+            let byte = |v: u32, k: u32, ty: &str| match ty {
+                "u32" => i32::from((v >> (8 * k)) as u8),
+                "s32" => i32::from((v >> (8 * k)) as u8 as i8),
+                other => panic!("dp4a type {other}"),
+            };
             let sum = (0..4).fold(c, |acc, k| {
-                let x = (a >> (8 * k)) as u8 as i8 as i32;
-                let y = (b >> (8 * k)) as u8 as i8 as i32;
+                let x = byte(a, k, parts[1]);
+                let y = byte(b, k, parts[2]);
                 acc.wrapping_add(x * y)
             });
             t.regs[reg_of(&o[0])] = u64::from(sum as u32);

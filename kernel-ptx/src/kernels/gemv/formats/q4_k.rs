@@ -55,33 +55,40 @@ const WORDS: u32 = 4;
 /// `h = [dm, scales[0..4], scales[4..8], scales[8..12]]`, as ggml's `aux[2]` of `u16`s
 /// `sc16[i] = scales[2i] | scales[2i + 1] << 8`:
 /// `j < 2`: `sc16[j] & 0x3f3f`, `sc16[j+2] & 0x3f3f`; otherwise the low nibbles from
-/// `sc16[j+2]` and the high bits from `sc16[j-2]`, `sc16[j]`. Returns `[sc0, sc1, m0, m1]`.
+/// `sc16[j+2]` and the high bits from `sc16[j-2]`, `sc16[j]`. Every `sc16` involved is bytes
+/// `2 (j & 1)`, `2 (j & 1) + 1` of one scales word, so four `prmt`s with selectors that depend
+/// on `j` only (hoisted out of the K loop) gather them: `sc = (P & mask) | (Q & 0xc0c0) >> 2`,
+/// `m = (R >> shift & mask) | (S & 0xc0c0) >> 2` with, for `j < 2`, `P = sc16[j]`, `R =
+/// sc16[j+2]`, `Q = S = 0`, mask `0x3f3f`, shift 0; otherwise `P = R = sc16[j+2]`, `Q =
+/// sc16[j-2]`, `S = sc16[j]`, mask `0x0f0f`, shift 4. Returns `[sc0, sc1, m0, m1]`.
 fn scales_and_mins(b: &mut KernelBuilder, h: &[Reg], j: Reg) -> [Reg; 4] {
-    // sc16[i] is half i % 2 of scales word i / 2 (= h[1 + i / 2]); the masks below drop the
-    // other half.
     let is_low = b.setp(Cmp::Lt, Ty::U32, j, 2u32);
+    // Byte selectors: `pair` picks bytes 2 (j & 1), 2 (j & 1) + 1 of prmt's first word,
+    // `pair + 0x44` the same bytes of its second word.
     let odd = b.and(Ty::U32, j, 1u32);
-    let sh = b.shl(Ty::U32, odd, 4u32);
-    let word_a = b.selp(Ty::U32, h[1], h[2], is_low);
-    let word_c = b.selp(Ty::U32, h[2], h[3], is_low);
-    let a = b.shr(Ty::U32, word_a, sh); // sc16[j]
-    let c = b.shr(Ty::U32, word_c, sh); // sc16[j + 2]
-    let e = b.shr(Ty::U32, h[1], sh); // sc16[j - 2] for j >= 2
-
-    let low_sc = b.and(Ty::U32, a, 0x3f3fu32);
-    let low_m = b.and(Ty::U32, c, 0x3f3fu32);
-
-    let hi_sc_lo = b.and(Ty::U32, c, 0x0f0fu32);
-    let hi_sc_hi = b.and(Ty::U32, e, 0xc0c0u32);
-    let hi_sc_hi = b.shr(Ty::U32, hi_sc_hi, 2u32);
-    let high_sc = b.or(Ty::U32, hi_sc_lo, hi_sc_hi);
-    let hi_m_lo = bits(b, c, 4, 0x0f0f);
-    let hi_m_hi = b.and(Ty::U32, a, 0xc0c0u32);
-    let hi_m_hi = b.shr(Ty::U32, hi_m_hi, 2u32);
-    let high_m = b.or(Ty::U32, hi_m_lo, hi_m_hi);
-
-    let sc = b.selp(Ty::U32, low_sc, high_sc, is_low);
-    let m = b.selp(Ty::U32, low_m, high_m, is_low);
+    let pair = b.mul(Ty::U32, odd, 0x22u32);
+    let pair = b.add(Ty::U32, pair, 0x10u32);
+    let second = b.add(Ty::U32, pair, 0x44u32);
+    let zero = b.mov(Ty::U32, 0u32);
+    let sel_p = b.selp(Ty::U32, pair, second, is_low);
+    let sel_q = b.selp(Ty::U32, second, pair, is_low);
+    let mask = b.selp(Ty::U32, 0x3f3fu32, 0x0f0fu32, is_low);
+    let shift = b.selp(Ty::U32, 0u32, 4u32, is_low);
+    let p = b.prmt(h[1], h[3], sel_p);
+    let q = b.prmt(h[1], zero, sel_q);
+    let r = b.prmt(h[2], h[3], sel_p);
+    let s = b.prmt(h[2], zero, sel_q);
+    let high_bits = |b: &mut KernelBuilder, x: Reg| {
+        let x = b.and(Ty::U32, x, 0xc0c0u32);
+        b.shr(Ty::U32, x, 2u32)
+    };
+    let sc = b.and(Ty::U32, p, mask);
+    let sc_high = high_bits(b, q);
+    let sc = b.or(Ty::U32, sc, sc_high);
+    let m = b.shr(Ty::U32, r, shift);
+    let m = b.and(Ty::U32, m, mask);
+    let m_high = high_bits(b, s);
+    let m = b.or(Ty::U32, m, m_high);
     [
         b.and(Ty::U32, sc, 0xffu32),
         b.shr(Ty::U32, sc, 8u32),
@@ -124,7 +131,9 @@ impl GemvFormat for AffineK {
     }
 
     /// `[v[0][0..W], v[1][0..W], d * sc0, d * sc1, -dmin * m0, -dmin * m1]` (factors as f32),
-    /// `v[i][w]` the quants of sub-block `2j + i` in word `w`. The header is one 16-byte load.
+    /// `v[i][w]` the quants of sub-block `2j + i` in word `w`; for Q4_K `v[1]` holds them
+    /// times 16 (the high nibbles unshifted) and its factor is `d * sc1 / 16`. The header is
+    /// one 16-byte load.
     fn emit_weights(
         &self,
         b: &mut KernelBuilder,
@@ -158,7 +167,11 @@ impl GemvFormat for AffineK {
             .flat_map(|i| {
                 (0..WORDS as usize)
                     .map(|w| {
-                        let low = bits(b, vl[w], 4 * i, 0x0F0F_0F0F);
+                        let low = match (&vh, i) {
+                            // Q4_K's high nibbles stay in place: 16 × the quant per byte.
+                            (None, 1) => b.and(Ty::U32, vl[w], 0xF0F0_F0F0u32),
+                            _ => bits(b, vl[w], 4 * i, 0x0F0F_0F0F),
+                        };
                         match &vh {
                             None => low,
                             Some(vh) => {
@@ -180,6 +193,13 @@ impl GemvFormat for AffineK {
         for (factor, int) in [(d, sc0), (d, sc1), (neg_dmin, m0), (neg_dmin, m1)] {
             let f = b.cvt(Ty::F32, Ty::U32, Some(crate::builder::Round::Rn), int);
             out.push(b.mul(Ty::F32, factor, f));
+        }
+        if self.qh.is_none() {
+            // The high nibbles' dot comes out 16× too large (exact: |16 dot| < 2^24); their
+            // factor takes the 1/16 (exact: a power of two, far from subnormals), so
+            // `(16 dot) * (d sc / 16)` rounds as `dot * (d sc)` does: the same bits.
+            let d_sc1 = QR as usize * WORDS as usize + 1;
+            out[d_sc1] = b.mul(Ty::F32, out[d_sc1], 0.0625f32);
         }
         out
     }
@@ -234,7 +254,13 @@ impl GemvFormat for AffineK {
         for i in 0..qr {
             let mut dot = Operand::Int(0);
             for (&vw, &uw) in v[i * words..][..words].iter().zip(&u[i * words..][..words]) {
-                dot = b.dp4a(vw, uw, dot).into();
+                // Q4_K's high nibbles in place (`emit_weights`) are bytes up to 240.
+                dot = if self.qh.is_none() && i == 1 {
+                    b.dp4a_unsigned_a(vw, uw, dot)
+                } else {
+                    b.dp4a(vw, uw, dot)
+                }
+                .into();
             }
             let dot = match dot {
                 Operand::Reg(r) => to_f32(b, r),

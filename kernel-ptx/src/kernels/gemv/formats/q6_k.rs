@@ -98,7 +98,10 @@ impl GemvFormat for Q6K {
         // scale_offset = 8 * half + quarter
         let half8 = b.shl(Ty::U32, half, 3u32);
         let scale_offset = b.add(Ty::U32, half8, quarter);
+        // The thread's 2-bit fields start at bit `vh_shift` of each `qh` byte: nibble 0's at
+        // `vh_shift`, nibble 1's at `vh_shift + 4`, moved to bits 4..6 (`0x30` of each byte).
         let vh_shift = b.shl(Ty::U32, eighth, 1u32);
+        let to_bit4 = b.sub(Ty::U32, 4u32, vh_shift);
 
         let word_offset = b.shl(Ty::U32, iqs, 2u32);
         let w_word = offset_addr(b, w_block, word_offset);
@@ -108,10 +111,7 @@ impl GemvFormat for Q6K {
         let qh_off = b.shl(Ty::U32, qh_word, 2u32);
         let w_qh = offset_addr(b, w_block, qh_off);
         let w_qh = b.add(Ty::U64, w_qh, QH as u64);
-        let vh: Vec<Reg> = b2_words(b, src, w_qh, WORDS as usize)
-            .into_iter()
-            .map(|qh| b.shr(Ty::U32, qh, vh_shift))
-            .collect();
+        let vh = b2_words(b, src, w_qh, WORDS as usize);
         let w_scales = offset_addr(b, w_block, scale_offset);
         let mut out: Vec<Reg> = (0..QR)
             .flat_map(|i| {
@@ -125,8 +125,12 @@ impl GemvFormat for Q6K {
                     .zip(&vh)
                     .map(|(&l, &h)| {
                         let low = bits(b, l, 4 * i, 0x0F0F_0F0F);
-                        let high = bits(b, h, 4 * i, 0x0303_0303);
-                        let high = b.shl(Ty::U32, high, 4u32);
+                        let high = if i == 0 {
+                            b.shl(Ty::U32, h, to_bit4)
+                        } else {
+                            b.shr(Ty::U32, h, vh_shift)
+                        };
+                        let high = b.and(Ty::U32, high, 0x3030_3030u32);
                         b.or(Ty::U32, low, high)
                     })
                     .collect();
@@ -139,7 +143,8 @@ impl GemvFormat for Q6K {
     }
 
     /// Words `iqs % 8 .. + WORDS` of Q8_1 blocks `bq8_offset` and `bq8_offset + 2`, then their
-    /// `{ d, s }`.
+    /// `{ d, s }`, then per block `Σ 32 u` over the thread's words (ggml's `- 32`, shared by
+    /// every row).
     fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg> {
         // bq8_offset = 4 * (iqs / 16) + (iqs % 16) / 8
         let Lane {
@@ -156,6 +161,16 @@ impl GemvFormat for Q6K {
         for i in 0..i64::from(QR) {
             out.extend(x.scale_words(b, Some(bq8_offset), 2 * i, 1));
         }
+        for i in 0..QR as usize {
+            let mut bias = Operand::Int(0);
+            for w in 0..WORDS as usize {
+                bias = b.dp4a(0x2020_2020u32, out[i * WORDS as usize + w], bias).into();
+            }
+            let Operand::Reg(bias) = bias else {
+                unreachable!("WORDS > 0")
+            };
+            out.push(bias);
+        }
         out
     }
 
@@ -167,15 +182,13 @@ impl GemvFormat for Q6K {
             let q = &w[i * (words + 1)..][..words];
             let sc = w[i * (words + 1) + words];
             let mut dot = Operand::Int(0);
-            let mut bias = Operand::Int(0);
             for (&qw, &uw) in q.iter().zip(u) {
                 dot = b.dp4a(qw, uw, dot).into();
-                bias = b.dp4a(0x2020_2020u32, uw, bias).into();
             }
-            let (Operand::Reg(dot), Operand::Reg(bias)) = (dot, bias) else {
+            let Operand::Reg(dot) = dot else {
                 unreachable!("WORDS > 0")
             };
-            let dot = b.sub(Ty::S32, dot, bias);
+            let dot = b.sub(Ty::S32, dot, x[qr * words + qr + i]);
             let dot_sc = b.mul(Ty::S32, dot, sc);
             let f = to_f32(b, dot_sc);
             [b.mul(Ty::F32, d8, f)]
