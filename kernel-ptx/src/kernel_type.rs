@@ -311,19 +311,6 @@ impl KernelType {
                 }));
             }
         }
-        // Lane pairs: M = 1 with the first wave's early weights, the fused kernel, M = 8.
-        for (m, rows, fused) in [(1, 2, false), (1, 2, true), (8, 4, false)] {
-            if let Ok(g) = Gemv::new(GgmlType::Q4_K, m, 1, rows, target)
-                .and_then(|g| g.weights_before_wait(132, 8))
-                .and_then(Gemv::with_lane_pairs)
-            {
-                out.push(KernelType::Gemv(if fused {
-                    g.with_gate_up_swiglu()
-                } else {
-                    g
-                }));
-            }
-        }
         // Weights streamed by bulk copies (sm_90): one- and two-warp blocks (Q4_K, Q6_K), the
         // fused kernel, and M = 8.
         for (format, m, fused) in [

@@ -90,24 +90,6 @@ pub trait GemvFormat: Sync {
         iqs: Reg,
     ) -> Vec<Reg>;
 
-    /// True when [`GemvFormat::emit_weights_pair`] is implemented.
-    fn pairs_lanes(&self) -> bool {
-        false
-    }
-
-    /// `[emit_weights(iqs), emit_weights(iqs + vdr)]` for an `iqs` that is an even multiple
-    /// of `vdr`, sharing what the two slices have in common (one thread doing the work of two
-    /// adjacent lanes, `Gemv::lane_pairs`). Only where [`GemvFormat::pairs_lanes`].
-    fn emit_weights_pair(
-        &self,
-        _b: &mut KernelBuilder,
-        _src: WeightSource,
-        _w_block: Reg,
-        _iqs: Reg,
-    ) -> [Vec<Reg>; 2] {
-        unreachable!("{}: no lane pairs", self.ty())
-    }
-
     /// Loads thread `iqs`'s activations of one column for the block at `x`.
     fn emit_activations(&self, b: &mut KernelBuilder, x: ActBlock, iqs: Reg) -> Vec<Reg>;
 

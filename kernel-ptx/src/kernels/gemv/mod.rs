@@ -94,11 +94,6 @@ pub struct Gemv {
     /// (about one wave later) before `griddepcontrol.wait`, so DRAM streams ahead of the
     /// loads without registers and later blocks find their weights in L2.
     l2_prefetch_ahead: Option<Residency>,
-    /// Each thread does the work of two adjacent lanes of the one-warp body (their shared
-    /// block header decoded once) and each half-warp one half of the block's rows: the two
-    /// lanes' partial sums stay apart and meet in the same butterfly, so results are
-    /// bit-identical (`GemvFormat::pairs_lanes` formats, one warp, even rows).
-    lane_pairs: bool,
     /// Blocks of the first wave (`ctaid` below `sm_count × blocks_per_sm`) load their first
     /// K-loop trip's weights before `griddepcontrol.wait`: weights never depend on the
     /// previous kernel, so blocks that start while the previous grid drains have their first
@@ -224,7 +219,6 @@ impl Gemv {
             staged: false,
             l2_prefetch: false,
             l2_prefetch_ahead: None,
-            lane_pairs: false,
             early_weights: None,
             body: Body::Dp4a,
             target,
@@ -342,7 +336,6 @@ impl Gemv {
             staged: false,
             l2_prefetch: false,
             l2_prefetch_ahead: None,
-            lane_pairs: false,
             early_weights: None,
             ..self
         };
@@ -442,9 +435,7 @@ impl Gemv {
     /// Results are bit-identical to the unstaged variant's.
     pub fn staged(self) -> Self {
         Gemv {
-            staged: self.early_weights.is_none()
-                && !self.lane_pairs
-                && self.staging_tile().is_some(),
+            staged: self.early_weights.is_none() && self.staging_tile().is_some(),
             ..self
         }
     }
@@ -496,45 +487,6 @@ impl Gemv {
     /// True when blocks prefetch later blocks' rows (see [`Gemv::l2_prefetched_ahead`]).
     pub fn prefetches_ahead(&self) -> bool {
         self.l2_prefetch_ahead.is_some()
-    }
-
-    /// The same variant with each thread doing two adjacent lanes' work (see `lane_pairs`):
-    /// the unstaged one-warp dp4a body with an even number of rows, for formats that pair
-    /// lanes (Q4_K, Q5_K). Results are bit-identical.
-    pub fn with_lane_pairs(self) -> Result<Self, KernelError> {
-        let invalid = |reason: String| KernelError::InvalidVariant {
-            family: "gemv",
-            reason,
-        };
-        if self.body != Body::Dp4a || self.staged {
-            return Err(invalid("lane pairs need the unstaged dp4a body".into()));
-        }
-        if !self.imp().pairs_lanes() {
-            return Err(invalid(format!("{} does not pair lanes", self.format)));
-        }
-        if self.warps != 1 || !self.rows.is_multiple_of(2) {
-            return Err(invalid(format!(
-                "lane pairs need one warp and even rows, not {} warps × {} rows",
-                self.warps, self.rows
-            )));
-        }
-        Ok(Gemv {
-            lane_pairs: true,
-            ..self
-        })
-    }
-
-    /// The same variant with one lane's work per thread.
-    pub fn without_lane_pairs(self) -> Self {
-        Gemv {
-            lane_pairs: false,
-            ..self
-        }
-    }
-
-    /// True when each thread does two lanes' work (see [`Gemv::with_lane_pairs`]).
-    pub fn pairs_lanes(&self) -> bool {
-        self.lane_pairs
     }
 
     /// The same variant without the L2 prefetch.
@@ -688,7 +640,7 @@ impl Gemv {
             } => format!("_bulk{stages}x{visits}_b{}", residency.blocks_per_sm),
         };
         format!(
-            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}{}",
+            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -699,7 +651,6 @@ impl Gemv {
             self.warps,
             self.rows,
             if self.staged { "_st" } else { "" },
-            if self.lane_pairs { "_lp" } else { "" },
             if self.l2_prefetch { "_pf" } else { "" },
             self.l2_prefetch_ahead
                 .map_or(String::new(), |r| format!("_pa{}", r.blocks_per_sm)),
@@ -812,23 +763,12 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
     let last_row = b.sub(Ty::U32, n, 1u32);
-    // With lane pairs, thread `16 h + q` does lanes `2q`, `2q + 1` of rows
-    // `row0 + h * rows / 2 ..`: `lane` is the first of them, `thread_row0` the first row.
-    let (thread_rows, lane, thread_row0) = if g.lane_pairs {
-        let q = b.and(Ty::U32, tid, 15u32);
-        let lane = b.shl(Ty::U32, q, 1u32);
-        let half = b.shr(Ty::U32, tid, 4u32);
-        let first = b.mad_lo(Ty::U32, half, rows / 2, row0);
-        (rows / 2, lane, first)
-    } else {
-        (rows, tid, row0)
-    };
 
     // Rows past n (last block) read row n-1 and are not stored. Matrix-major:
-    // w_rows[mat * thread_rows + i].
-    let row_offsets: Vec<Reg> = (0..thread_rows)
+    // w_rows[mat * rows + i].
+    let row_offsets: Vec<Reg> = (0..rows)
         .map(|i| {
-            let row = b.add(Ty::U32, thread_row0, i);
+            let row = b.add(Ty::U32, row0, i);
             let row = b.min(Ty::U32, row, last_row);
             b.mul_wide(Ty::U32, row, row_bytes)
         })
@@ -838,11 +778,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
         .flat_map(|&w| row_offsets.iter().map(move |&off| (w, off)))
         .map(|(w, off)| b.add(Ty::U64, w, off))
         .collect();
-    let dots = ThreadDots::new(&mut b, imp, x, k, m as u32, lane, w_rows.len());
-    let paired = g.lane_pairs.then(|| {
-        let odd_lane = b.add(Ty::U32, lane, 1u32);
-        ThreadDots::new(&mut b, imp, x, k, m as u32, odd_lane, w_rows.len())
-    });
+    let dots = ThreadDots::new(&mut b, imp, x, k, m as u32, tid, w_rows.len());
     let kbx = dots.block_in_visit;
     let acc = &dots.acc;
 
@@ -864,25 +800,15 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     // Each row's weights are decoded once per visit, each column's activations loaded once,
     // then every (row, column) partial is added in row-major order. Every path below adds an
     // accumulator's partials in kbx order, so a column's result does not depend on M.
-    // With lane pairs the weights are the even lane's rows, then the odd lane's.
     let load_weights = |b: &mut KernelBuilder, kbx: Reg| -> Vec<Vec<Reg>> {
         let w_blocks: Vec<Reg> = w_rows
             .iter()
             .map(|&w_row| b.index_addr(w_row, kbx, block_bytes))
             .collect();
-        match paired {
-            None => dots.decode(b, &w_blocks, WeightSource::Global),
-            Some(_) => dots.decode_pair(b, &w_blocks, WeightSource::Global),
-        }
+        dots.decode(b, &w_blocks, WeightSource::Global)
     };
-    let add_dots = |b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]| match &paired {
-        None => dots.add_dots(b, kbx, weights),
-        Some(odd) => {
-            let (even_weights, odd_weights) = weights.split_at(w_rows.len());
-            dots.add_dots(b, kbx, even_weights);
-            odd.add_dots(b, kbx, odd_weights);
-        }
-    };
+    let add_dots =
+        |b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]| dots.add_dots(b, kbx, weights);
     let accumulate = |b: &mut KernelBuilder, kbx: Reg| {
         let weights = load_weights(b, kbx);
         add_dots(b, kbx, &weights);
@@ -890,8 +816,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     // The K loop is unrolled twice when the accumulators leave registers for it (ptxas
     // spills the fused M = 8 two-row Q4_K otherwise), so both visits' loads are in flight
     // before their dots (`emit_visits`).
-    let lanes_per_thread = if g.lane_pairs { 2 } else { 1 };
-    let unrolled = m * w_rows.len() * lanes_per_thread <= imp.max_unrolled_accumulators();
+    let unrolled = m * w_rows.len() <= imp.max_unrolled_accumulators();
     let loop_end = b.label("kbx_done");
     let kernel_end = g.early_weights.map(|_| b.label("kernel_end"));
     if let (Some(first_wave), Some(kernel_end)) = (g.early_weights, &kernel_end) {
@@ -974,10 +899,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     );
     b.place(&loop_end);
 
-    match &paired {
-        None => store_rows(&mut b, g, acc, tid, y, n, row0, None),
-        Some(odd) => store_paired_rows(&mut b, g, acc, &odd.acc, tid, y, n, thread_row0),
-    }
+    store_rows(&mut b, g, acc, tid, y, n, row0, None);
     if let Some(kernel_end) = &kernel_end {
         b.place(kernel_end);
     }
@@ -1061,52 +983,6 @@ pub(super) fn store_rows(
             };
             let row = b.add(Ty::U32, row0, i as u32);
             store_output(b, y, n, row, j as u32, is_lane0, total);
-        }
-    }
-}
-
-/// The lane-pair epilogue (`Gemv::with_lane_pairs`): `even` and `odd` (`[m][w_rows]`) are
-/// the partial sums of lanes `2q` and `2q + 1`; the one-warp body's butterfly over 32 lanes
-/// (offsets 16, 8, 4, 2, 1) is the same sums as shuffles at offsets 8, 4, 2, 1 of both, then
-/// `even + odd`: bit-identical. Thread `q = 0` of each half-warp stores its half's rows from
-/// `thread_row0`.
-#[allow(clippy::too_many_arguments)]
-fn store_paired_rows(
-    b: &mut KernelBuilder,
-    g: &Gemv,
-    even: &[Vec<Reg>],
-    odd: &[Vec<Reg>],
-    tid: Reg,
-    y: Reg,
-    n: Reg,
-    thread_row0: Reg,
-) {
-    let rows = usize::from(g.rows) / 2;
-    let q = b.and(Ty::U32, tid, 15u32);
-    let stores = b.setp(Cmp::Eq, Ty::U32, q, 0u32);
-    for (j, (even, odd)) in even.iter().zip(odd).enumerate() {
-        let sums: Vec<Reg> = even
-            .iter()
-            .zip(odd)
-            .map(|(&a, &c)| {
-                let (mut a, mut c) = (a, c);
-                for offset in [8u32, 4, 2, 1] {
-                    let other = b.shfl(crate::builder::Shfl::Bfly, a, offset);
-                    a = b.add(Ty::F32, a, other);
-                    let other = b.shfl(crate::builder::Shfl::Bfly, c, offset);
-                    c = b.add(Ty::F32, c, other);
-                }
-                b.add(Ty::F32, a, c)
-            })
-            .collect();
-        for i in 0..rows {
-            let total = if g.gate_up_swiglu {
-                silu_times(b, sums[i], sums[rows + i])
-            } else {
-                sums[i]
-            };
-            let row = b.add(Ty::U32, thread_row0, i as u32);
-            store_output(b, y, n, row, j as u32, stores, total);
         }
     }
 }

@@ -96,23 +96,6 @@ impl ThreadDots {
             .collect()
     }
 
-    /// [`ThreadDots::decode`] for this thread's lane and the next one (`GemvFormat::
-    /// emit_weights_pair`): every row's even-lane slice, then every row's odd-lane slice.
-    pub fn decode_pair(
-        &self,
-        b: &mut KernelBuilder,
-        w_blocks: &[Reg],
-        src: WeightSource,
-    ) -> Vec<Vec<Reg>> {
-        let pairs: Vec<[Vec<Reg>; 2]> = w_blocks
-            .iter()
-            .map(|&w_block| self.imp.emit_weights_pair(b, src, w_block, self.kqs))
-            .collect();
-        let (even, odd): (Vec<Vec<Reg>>, Vec<Vec<Reg>>) =
-            pairs.into_iter().map(|[e, o]| (e, o)).unzip();
-        even.into_iter().chain(odd).collect()
-    }
-
     /// Loads each column's activations of weight block `kbx` once and adds every (row,
     /// column) partial dot with the decoded `weights`, row-major.
     pub fn add_dots(&self, b: &mut KernelBuilder, kbx: Reg, weights: &[Vec<Reg>]) {

@@ -58,9 +58,8 @@ pub struct KernelsArgs {
     /// (`SWEEP_WHOLE_BLOCKS`), the last two for formats that have them; `bulk` (the dp4a
     /// body's warps with `SWEEP_BULK` rows, blocks per SM, stages and visits, weights by bulk
     /// copies); `ahead` (the selected kernel with blocks prefetching the rows of the block
-    /// `SWEEP_AHEAD` blocks per SM later into L2); `lp` (one-warp lane pairs at two and four
-    /// rows, with and without the first wave's early weights).
-    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb", "bulk", "ahead", "lp"])]
+    /// `SWEEP_AHEAD` blocks per SM later into L2).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb", "bulk", "ahead"])]
     pub sweep: Vec<SweepBody>,
 }
 
@@ -72,7 +71,6 @@ pub enum SweepBody {
     Wb,
     Bulk,
     Ahead,
-    Lp,
 }
 
 /// Replays before every measurement last at least this long (then `--warmup` more).
@@ -428,18 +426,6 @@ fn sweep_variants(
                 }),
         );
     }
-    if bodies.contains(&SweepBody::Lp) {
-        for rows in [2, 4] {
-            let Ok(paired) = Gemv::new(format, m, 1, rows, target).and_then(Gemv::with_lane_pairs)
-            else {
-                continue;
-            };
-            out.push(paired);
-            if let Ok(early) = paired.weights_before_wait(sm_count, EARLY_BLOCKS_PER_SM) {
-                out.push(early);
-            }
-        }
-    }
     if bodies.contains(&SweepBody::Wb) {
         out.extend(SWEEP_WHOLE_BLOCKS.iter().filter_map(
             |&(slices, warps, stages, blocks_per_sm)| {
@@ -618,7 +604,6 @@ mod tests {
             SweepBody::Wb,
             SweepBody::Bulk,
             SweepBody::Ahead,
-            SweepBody::Lp,
         ];
         assert_eq!(parse(&["--sweep"]).unwrap(), all);
         assert_eq!(
@@ -643,9 +628,6 @@ mod tests {
             f16.is_empty(),
             "F16 does not read weights from shared memory"
         );
-        let lp = sweep_variants(GgmlType::Q4_K, 1, SmTarget::Sm90, 132, &[SweepBody::Lp]);
-        assert_eq!(lp.len(), 4);
-        assert!(lp.iter().all(Gemv::pairs_lanes));
     }
 
     #[test]

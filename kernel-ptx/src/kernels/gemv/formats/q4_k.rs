@@ -107,99 +107,6 @@ fn chunk_and_half(b: &mut KernelBuilder, iqs: Reg) -> (Reg, Reg) {
     (j, h16)
 }
 
-impl AffineK {
-    /// `emit_weights` of lane `iqs` moved `shifts[s]` bytes along its 32 `qs` bytes (and
-    /// `qh`), one result per shift, all sharing the header load and its factors.
-    fn decode<const N: usize>(
-        &self,
-        b: &mut KernelBuilder,
-        src: WeightSource,
-        w_block: Reg,
-        iqs: Reg,
-        shifts: [i64; N],
-    ) -> [Vec<Reg>; N] {
-        let (j, h16) = chunk_and_half(b, iqs);
-        let bq8_offset = b.shl(Ty::U32, j, 1u32);
-        // q offset = 32 * j + h16
-        let j32 = b.shl(Ty::U32, j, 5u32);
-        let q_off = b.add(Ty::U32, j32, h16);
-        let w_q = offset_addr(b, w_block, q_off);
-        let w_stream = src.space(Space::GlobalNcNoAllocate);
-        let chunks = 0..i64::from(WORDS / 4);
-        let header = b.ld_vec(src.space(Space::GlobalNc), Ty::B32, 4, Addr::reg(w_block));
-        let vl: [Vec<Reg>; N] = shifts.map(|shift| {
-            chunks
-                .clone()
-                .flat_map(|c| {
-                    let at = Addr::reg_off(w_q, self.qs + shift + 16 * c);
-                    b.ld_vec(w_stream, Ty::B32, 4, at)
-                })
-                .collect()
-        });
-        let vh = self.qh.map(|qh| {
-            let w_h = offset_addr(b, w_block, h16);
-            shifts.map(|shift| {
-                chunks
-                    .clone()
-                    .flat_map(|c| {
-                        let at = Addr::reg_off(w_h, qh + shift + 16 * c);
-                        b.ld_vec(w_stream, Ty::B32, 4, at)
-                    })
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .map(|h| b.shr(Ty::U32, h, bq8_offset))
-                    .collect::<Vec<_>>()
-            })
-        });
-        let mut outs: [Vec<Reg>; N] = std::array::from_fn(|s| {
-            (0..QR)
-                .flat_map(|i| {
-                    (0..WORDS as usize)
-                        .map(|w| {
-                            let low = match (&vh, i) {
-                                // Q4_K's high nibbles stay in place: 16 × the quant per byte.
-                                (None, 1) => b.and(Ty::U32, vl[s][w], 0xF0F0_F0F0u32),
-                                _ => bits(b, vl[s][w], 4 * i, 0x0F0F_0F0F),
-                            };
-                            match &vh {
-                                None => low,
-                                Some(vh) => {
-                                    let h = bits(b, vh[s][w], i, ONES);
-                                    let h = b.shl(Ty::U32, h, 4u32);
-                                    b.or(Ty::U32, low, h)
-                                }
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        });
-        // d * sc_i and -dmin * m_i as f32, once per row and visit.
-        let [sc0, sc1, m0, m1] = scales_and_mins(b, &header, j);
-        let (d, dmin) = b.unpack_b16x2(header[0]);
-        let d = b.cvt(Ty::F32, Ty::F16, None, d);
-        let dmin = b.cvt(Ty::F32, Ty::F16, None, dmin);
-        let neg_dmin = b.neg(Ty::F32, dmin);
-        let mut factors: Vec<Reg> = [(d, sc0), (d, sc1), (neg_dmin, m0), (neg_dmin, m1)]
-            .into_iter()
-            .map(|(factor, int)| {
-                let f = b.cvt(Ty::F32, Ty::U32, Some(crate::builder::Round::Rn), int);
-                b.mul(Ty::F32, factor, f)
-            })
-            .collect();
-        if self.qh.is_none() {
-            // The high nibbles' dot comes out 16× too large (exact: |16 dot| < 2^24); their
-            // factor takes the 1/16 (exact: a power of two, far from subnormals), so
-            // `(16 dot) * (d sc / 16)` rounds as `dot * (d sc)` does: the same bits.
-            factors[1] = b.mul(Ty::F32, factors[1], 0.0625f32);
-        }
-        for out in &mut outs {
-            out.extend(&factors);
-        }
-        outs
-    }
-}
-
 impl GemvFormat for AffineK {
     fn ty(&self) -> GgmlType {
         self.ty
@@ -234,24 +141,67 @@ impl GemvFormat for AffineK {
         w_block: Reg,
         iqs: Reg,
     ) -> Vec<Reg> {
-        let [one] = self.decode(b, src, w_block, iqs, [0]);
-        one
-    }
-
-    fn pairs_lanes(&self) -> bool {
-        true
-    }
-
-    /// Both halves `h` of chunk `j` (lanes `iqs`, `iqs + 4`): one header load and one scale
-    /// decode for the two.
-    fn emit_weights_pair(
-        &self,
-        b: &mut KernelBuilder,
-        src: WeightSource,
-        w_block: Reg,
-        iqs: Reg,
-    ) -> [Vec<Reg>; 2] {
-        self.decode(b, src, w_block, iqs, [0, 16])
+        let (j, h16) = chunk_and_half(b, iqs);
+        let bq8_offset = b.shl(Ty::U32, j, 1u32);
+        // q offset = 32 * j + h16
+        let j32 = b.shl(Ty::U32, j, 5u32);
+        let q_off = b.add(Ty::U32, j32, h16);
+        let w_q = offset_addr(b, w_block, q_off);
+        let w_stream = src.space(Space::GlobalNcNoAllocate);
+        let chunks = 0..i64::from(WORDS / 4);
+        let header = b.ld_vec(src.space(Space::GlobalNc), Ty::B32, 4, Addr::reg(w_block));
+        let vl: Vec<Reg> = chunks
+            .clone()
+            .flat_map(|c| b.ld_vec(w_stream, Ty::B32, 4, Addr::reg_off(w_q, self.qs + 16 * c)))
+            .collect();
+        let vh = self.qh.map(|qh| {
+            let w_h = offset_addr(b, w_block, h16);
+            chunks
+                .flat_map(|c| b.ld_vec(w_stream, Ty::B32, 4, Addr::reg_off(w_h, qh + 16 * c)))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| b.shr(Ty::U32, h, bq8_offset))
+                .collect::<Vec<_>>()
+        });
+        let mut out: Vec<Reg> = (0..QR)
+            .flat_map(|i| {
+                (0..WORDS as usize)
+                    .map(|w| {
+                        let low = match (&vh, i) {
+                            // Q4_K's high nibbles stay in place: 16 × the quant per byte.
+                            (None, 1) => b.and(Ty::U32, vl[w], 0xF0F0_F0F0u32),
+                            _ => bits(b, vl[w], 4 * i, 0x0F0F_0F0F),
+                        };
+                        match &vh {
+                            None => low,
+                            Some(vh) => {
+                                let h = bits(b, vh[w], i, ONES);
+                                let h = b.shl(Ty::U32, h, 4u32);
+                                b.or(Ty::U32, low, h)
+                            }
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // d * sc_i and -dmin * m_i as f32, once per row and visit.
+        let [sc0, sc1, m0, m1] = scales_and_mins(b, &header, j);
+        let (d, dmin) = b.unpack_b16x2(header[0]);
+        let d = b.cvt(Ty::F32, Ty::F16, None, d);
+        let dmin = b.cvt(Ty::F32, Ty::F16, None, dmin);
+        let neg_dmin = b.neg(Ty::F32, dmin);
+        for (factor, int) in [(d, sc0), (d, sc1), (neg_dmin, m0), (neg_dmin, m1)] {
+            let f = b.cvt(Ty::F32, Ty::U32, Some(crate::builder::Round::Rn), int);
+            out.push(b.mul(Ty::F32, factor, f));
+        }
+        if self.qh.is_none() {
+            // The high nibbles' dot comes out 16× too large (exact: |16 dot| < 2^24); their
+            // factor takes the 1/16 (exact: a power of two, far from subnormals), so
+            // `(16 dot) * (d sc / 16)` rounds as `dot * (d sc)` does: the same bits.
+            let d_sc1 = QR as usize * WORDS as usize + 1;
+            out[d_sc1] = b.mul(Ty::F32, out[d_sc1], 0.0625f32);
+        }
+        out
     }
 
     /// `[u[0][0..W], u[1][0..W], d8_0, d8_1, d8_0 * sum(u[0]), d8_1 * sum(u[1])]`: the thread's
