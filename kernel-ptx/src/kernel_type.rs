@@ -287,14 +287,9 @@ impl KernelType {
         if let Ok(g) = Gemv::whole_blocks(GgmlType::Q4_K, 1, 8, 1, 2, target) {
             out.push(KernelType::Gemv(g.with_gate_up_swiglu()));
         }
-        // The L2 prefetch prologues are the same for every format: one sample each.
+        // The L2 prefetch prologue is the same for every format: one sample.
         if let Ok(g) = Gemv::new(GgmlType::Q4_K, 1, 1, 2, target) {
             out.push(KernelType::Gemv(g.l2_prefetched()));
-            if let Ok(ahead) = g.l2_prefetched_ahead(132, 16)
-                && ahead.prefetches_ahead()
-            {
-                out.push(KernelType::Gemv(ahead));
-            }
         }
         // The first wave's early weights (what `select_matvec` picks for Q4_K at M = 1): a
         // two-visit first trip, and a one-visit one (the fused M = 8 kernel's accumulators

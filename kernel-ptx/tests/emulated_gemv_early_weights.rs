@@ -83,34 +83,3 @@ fn only_the_unstaged_dp4a_body_on_sm90_loads_weights_early() {
     assert!(g.weights_before_wait(0, 8).is_err());
     assert!(g.weights_before_wait(132, 33).is_err());
 }
-
-/// Blocks prefetching later blocks' rows into L2 (`Gemv::l2_prefetched_ahead`) compute the
-/// same bits: the prefetch is a hint (the emulator checks its operands and skips it).
-#[test]
-fn prefetching_later_blocks_rows_changes_no_bit() {
-    for format in gemv_formats() {
-        let (warps, rows) = default_geometry(format);
-        for fused in [false, true] {
-            let mut g = Gemv::new(format, 1, warps, rows, SmTarget::Sm90).unwrap();
-            if fused {
-                g = g.with_gate_up_swiglu();
-            }
-            let ahead = g.l2_prefetched_ahead(1, 2).unwrap();
-            assert!(ahead.prefetches_ahead(), "{format}");
-            assert!(
-                ahead.entry_name().ends_with("_pa2"),
-                "{}",
-                ahead.entry_name()
-            );
-            let (n, k) = (9usize, 3 * 256usize);
-            let w = quantized_matrix(format, 51, n, k);
-            let (x, _) = gemv_activations(format, &nonzero(52, k), k);
-            let matrices: Vec<&[u8]> = if fused { vec![&w, &w] } else { vec![&w] };
-            let want = run_gemv(&KernelType::Gemv(g), &matrices, &x, n, k, 1);
-            let got = run_gemv(&KernelType::Gemv(ahead), &matrices, &x, n, k, 1);
-            assert_eq!(bits(&got), bits(&want), "{format} fused={fused}");
-        }
-    }
-    let sm80 = Gemv::new(quant_formats::GgmlType::Q4_K, 1, 1, 2, SmTarget::Sm80).unwrap();
-    assert!(!sm80.l2_prefetched_ahead(132, 8).unwrap().prefetches_ahead());
-}

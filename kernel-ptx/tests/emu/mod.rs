@@ -796,16 +796,7 @@ fn exec(gpu: &mut Gpu, shared: &mut [u8], ctx: &Ctx, t: &mut Thread, inst: &Inst
                     store(gpu, shared, parts[3], dst + chunk as u64, 8, v);
                 }
             }
-            // A hint: only its operands are checked (16-byte aligned, inside one allocation).
-            "bulk" if parts[3] == "prefetch" => {
-                let (_, addr) = addr_of(ctx, t, &o[0]);
-                let bytes = rd(t, 1) as usize;
-                assert!(
-                    bytes.is_multiple_of(16) && addr % 16 == 0,
-                    "L2 prefetch of {bytes} bytes at {addr:#x}: needs multiples of 16"
-                );
-                gpu.slice(addr, bytes);
-            }
+            "bulk" if parts[3] == "prefetch" => {}
             // A bulk copy lands at once and counts its bytes against its barrier.
             "bulk" => {
                 assert_eq!(

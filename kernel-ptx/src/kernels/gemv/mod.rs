@@ -90,10 +90,6 @@ pub struct Gemv {
     staged: bool,
     /// Prefetch the start of the block's rows into L2 before waiting on the previous grid.
     l2_prefetch: bool,
-    /// Thread 0 of block `b` asks L2 for the rows of block `b + sm_count × blocks_per_sm`
-    /// (about one wave later) before `griddepcontrol.wait`, so DRAM streams ahead of the
-    /// loads without registers and later blocks find their weights in L2.
-    l2_prefetch_ahead: Option<Residency>,
     /// Blocks of the first wave (`ctaid` below `sm_count × blocks_per_sm`) load their first
     /// K-loop trip's weights before `griddepcontrol.wait`: weights never depend on the
     /// previous kernel, so blocks that start while the previous grid drains have their first
@@ -218,7 +214,6 @@ impl Gemv {
             gate_up_swiglu: false,
             staged: false,
             l2_prefetch: false,
-            l2_prefetch_ahead: None,
             early_weights: None,
             body: Body::Dp4a,
             target,
@@ -335,7 +330,6 @@ impl Gemv {
         let g = Gemv {
             staged: false,
             l2_prefetch: false,
-            l2_prefetch_ahead: None,
             early_weights: None,
             ..self
         };
@@ -457,36 +451,6 @@ impl Gemv {
             l2_prefetch: self.target.has_bulk_prefetch() && self.body == Body::Dp4a,
             ..self
         }
-    }
-
-    /// The same variant in which block `b` asks L2 for the rows of block `b + sm_count ×
-    /// blocks_per_sm` before it waits on the previous grid (see `l2_prefetch_ahead`); the
-    /// dp4a body on sm_90+ only, unchanged otherwise. A hint: results are bit-identical.
-    pub fn l2_prefetched_ahead(
-        self,
-        sm_count: u32,
-        blocks_per_sm: u8,
-    ) -> Result<Self, KernelError> {
-        if self.body != Body::Dp4a || !self.target.has_bulk_prefetch() {
-            return Ok(self);
-        }
-        Ok(Gemv {
-            l2_prefetch_ahead: Some(Residency::new(sm_count, blocks_per_sm)?),
-            ..self
-        })
-    }
-
-    /// The same variant without the prefetch of later blocks' rows.
-    pub fn not_l2_prefetched_ahead(self) -> Self {
-        Gemv {
-            l2_prefetch_ahead: None,
-            ..self
-        }
-    }
-
-    /// True when blocks prefetch later blocks' rows (see [`Gemv::l2_prefetched_ahead`]).
-    pub fn prefetches_ahead(&self) -> bool {
-        self.l2_prefetch_ahead.is_some()
     }
 
     /// The same variant without the L2 prefetch.
@@ -640,7 +604,7 @@ impl Gemv {
             } => format!("_bulk{stages}x{visits}_b{}", residency.blocks_per_sm),
         };
         format!(
-            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}",
+            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -652,8 +616,6 @@ impl Gemv {
             self.rows,
             if self.staged { "_st" } else { "" },
             if self.l2_prefetch { "_pf" } else { "" },
-            self.l2_prefetch_ahead
-                .map_or(String::new(), |r| format!("_pa{}", r.blocks_per_sm)),
             self.early_weights
                 .map_or(String::new(), |r| format!("_ew{}", r.blocks_per_sm)),
             body
@@ -782,18 +744,6 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let kbx = dots.block_in_visit;
     let acc = &dots.acc;
 
-    if let Some(ahead) = g.l2_prefetch_ahead {
-        emit_l2_prefetch_ahead(
-            &mut b,
-            tid,
-            ctaid,
-            &weights,
-            rows,
-            row_bytes,
-            n,
-            ahead.blocks(),
-        );
-    }
     if g.l2_prefetch {
         emit_l2_prefetch(&mut b, tid, &w_rows, row_bytes);
     }
@@ -1062,42 +1012,6 @@ fn emit_l2_prefetch(b: &mut KernelBuilder, tid: Reg, w_rows: &[Reg], row_bytes: 
         b.inst(format!("and.pred {go}, {mine}, {enough}"));
         b.predicated(go, false, |b| b.prefetch_l2_bulk(start, size));
     }
-}
-
-/// Thread 0 asks L2 for the rows of block `ctaid + ahead` (`rows` rows of each weight matrix,
-/// clipped to `n`; one contiguous run per matrix), when such a block exists and the run is
-/// 16-byte aligned. Weights are never written by a kernel, so this may run before
-/// `griddepcontrol.wait`.
-#[allow(clippy::too_many_arguments)]
-fn emit_l2_prefetch_ahead(
-    b: &mut KernelBuilder,
-    tid: Reg,
-    ctaid: Reg,
-    weights: &[Reg],
-    rows: u32,
-    row_bytes: Reg,
-    n: Reg,
-    ahead: u32,
-) {
-    let done = b.label("prefetched_ahead");
-    let not_thread0 = b.setp(Cmp::Ne, Ty::U32, tid, 0u32);
-    b.bra_if(not_thread0, false, &done);
-    let target = b.add(Ty::U32, ctaid, ahead);
-    let first_row = b.mul(Ty::U32, target, rows);
-    let past_end = b.setp(Cmp::Ge, Ty::U32, first_row, n);
-    b.bra_if(past_end, false, &done);
-    let left = b.sub(Ty::U32, n, first_row);
-    let count = b.min(Ty::U32, left, rows);
-    let bytes = b.mul(Ty::U32, count, row_bytes);
-    for &w in weights {
-        let start = b.mad_wide(Ty::U32, first_row, row_bytes, w);
-        let low = b.cvt(Ty::U32, Ty::U64, None, start);
-        let low = b.or(Ty::B32, low, bytes);
-        let low = b.and(Ty::U32, low, 15u32);
-        let aligned = b.setp(Cmp::Eq, Ty::U32, low, 0u32);
-        b.predicated(aligned, false, |b| b.prefetch_l2_bulk(start, bytes));
-    }
-    b.place(&done);
 }
 
 /// `silu(gate) * up` with `silu(g) = g / (1 + e^-g)`, `e^-g = 2^(-g log2 e)`, as the `swiglu_f32`

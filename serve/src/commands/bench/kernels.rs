@@ -57,9 +57,8 @@ pub struct KernelsArgs {
     /// `SWEEP_GEOMETRIES`, staged and unstaged), `tc` (`SWEEP_TENSOR_CORE_WARPS`), `wb`
     /// (`SWEEP_WHOLE_BLOCKS`), the last two for formats that have them; `bulk` (the dp4a
     /// body's warps with `SWEEP_BULK` rows, blocks per SM, stages and visits, weights by bulk
-    /// copies); `ahead` (the selected kernel with blocks prefetching the rows of the block
-    /// `SWEEP_AHEAD` blocks per SM later into L2).
-    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb", "bulk", "ahead"])]
+    /// copies).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb", "bulk"])]
     pub sweep: Vec<SweepBody>,
 }
 
@@ -70,7 +69,6 @@ pub enum SweepBody {
     Tc,
     Wb,
     Bulk,
-    Ahead,
 }
 
 /// Replays before every measurement last at least this long (then `--warmup` more).
@@ -118,10 +116,6 @@ const SWEEP_BULK: [(u8, u8, u8, u8); 18] = [
     (4, 8, 2, 4),
     (4, 16, 2, 2),
 ];
-
-/// Prefetch distances (in blocks per SM: block `b` prefetches block `b + sm_count × n`) tried
-/// by `--sweep ahead` (`Gemv::l2_prefetched_ahead`).
-const SWEEP_AHEAD: [u8; 5] = [4, 8, 16, 24, 32];
 
 /// `(warps, rows)` per block tried by `--sweep`.
 const SWEEP_GEOMETRIES: [(u8, u8); 12] = [
@@ -328,12 +322,10 @@ fn bench_format(
             // The selected kernel's twins, to show what staging, the L2 prefetch and the
             // tensor cores buy.
             let profile = gpu.profile().lite();
-            let selected = match select_matvec(format, m, shape.k, &profile) {
-                Ok(KernelType::Gemv(g)) => Some(g),
-                _ => None,
+            let mut twins = match select_matvec(format, m, shape.k, &profile) {
+                Ok(KernelType::Gemv(g)) => selected_twins(g, gpu.profile().sm_count),
+                _ => Vec::new(),
             };
-            let mut twins =
-                selected.map_or_else(Vec::new, |g| selected_twins(g, gpu.profile().sm_count));
             if let Ok(Some(KernelType::Gemv(tc))) = select_tensor_core_matvec(format, m, &profile) {
                 twins.push(tc);
             }
@@ -351,11 +343,7 @@ fn bench_format(
                 continue;
             };
             let sm_count = gpu.profile().sm_count;
-            let variants = sweep_variants(format, m as u8, target, sm_count, &args.sweep);
-            let ahead = selected
-                .filter(|_| args.sweep.contains(&SweepBody::Ahead))
-                .map_or_else(Vec::new, |g| prefetched_ahead(g, sm_count));
-            for variant in variants.into_iter().chain(ahead) {
+            for variant in sweep_variants(format, m as u8, target, sm_count, &args.sweep) {
                 if let Err(e) = time_variant(gpu, args, &pool, shape, variant, &label, swept) {
                     fail(e);
                 }
@@ -438,15 +426,6 @@ fn sweep_variants(
         ));
     }
     out
-}
-
-/// `g` with every `SWEEP_AHEAD` prefetch distance it admits (none for bodies other than dp4a).
-fn prefetched_ahead(g: Gemv, sm_count: u32) -> Vec<Gemv> {
-    SWEEP_AHEAD
-        .iter()
-        .filter_map(|&n| g.l2_prefetched_ahead(sm_count, n).ok())
-        .filter(|v| v.prefetches_ahead())
-        .collect()
 }
 
 /// The selected kernel with staging toggled (where the format stages), with the L2 prefetch
@@ -603,7 +582,6 @@ mod tests {
             SweepBody::Tc,
             SweepBody::Wb,
             SweepBody::Bulk,
-            SweepBody::Ahead,
         ];
         assert_eq!(parse(&["--sweep"]).unwrap(), all);
         assert_eq!(
