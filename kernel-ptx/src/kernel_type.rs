@@ -306,6 +306,13 @@ impl KernelType {
                 }));
             }
         }
+        // Independent one-warp bodies per block, with the first wave's early weights.
+        if let Ok(g) = Gemv::new(GgmlType::Q4_K, 1, 1, 2, target)
+            .and_then(|g| g.weights_before_wait(132, 8))
+            .and_then(|g| g.with_warp_groups(4))
+        {
+            out.push(KernelType::Gemv(g));
+        }
         // Weights streamed by bulk copies (sm_90): one- and two-warp blocks (Q4_K, Q6_K), the
         // fused kernel, and M = 8.
         for (format, m, fused) in [

@@ -83,3 +83,39 @@ fn only_the_unstaged_dp4a_body_on_sm90_loads_weights_early() {
     assert!(g.weights_before_wait(0, 8).is_err());
     assert!(g.weights_before_wait(132, 33).is_err());
 }
+
+/// Independent one-warp bodies per block (`Gemv::with_warp_groups`) compute the same bits as
+/// one-warp blocks, with and without early weights, including warps past the last row group.
+#[test]
+fn warp_groups_change_no_bit() {
+    let mut grouped = 0;
+    for format in gemv_formats() {
+        let (_, rows) = default_geometry(format);
+        for (m, fused, early) in [(1u8, false, true), (3, true, false)] {
+            let mut g = Gemv::new(format, m, 1, rows, SmTarget::Sm90).unwrap();
+            if fused {
+                g = g.with_gate_up_swiglu();
+            }
+            if early {
+                g = g.weights_before_wait(1, 1).unwrap();
+            }
+            for groups in [2u8, 4] {
+                let wide = g.with_warp_groups(groups).unwrap();
+                assert!(wide.entry_name().contains(&format!("_g{groups}")));
+                grouped += 1;
+                let per_visit = g.blocks_per_visit() as usize;
+                let (n, k) = (11usize, (3 * per_visit + 1) * g.k_per_block() as usize);
+                let w = quantized_matrix(format, 71, n, k);
+                let (x, _) = gemv_activations(format, &nonzero(72, usize::from(m) * k), k);
+                let matrices: Vec<&[u8]> = if fused { vec![&w, &w] } else { vec![&w] };
+                let m = usize::from(m);
+                let want = run_gemv(&KernelType::Gemv(g), &matrices, &x, n, k, m);
+                let got = run_gemv(&KernelType::Gemv(wide), &matrices, &x, n, k, m);
+                assert_eq!(bits(&got), bits(&want), "{}", wide.entry_name());
+            }
+        }
+    }
+    assert!(grouped >= 8, "{grouped} grouped variants");
+    let w2 = Gemv::new(quant_formats::GgmlType::Q6_K, 1, 2, 2, SmTarget::Sm90).unwrap();
+    assert!(w2.with_warp_groups(2).is_err());
+}

@@ -90,6 +90,10 @@ pub struct Gemv {
     staged: bool,
     /// Prefetch the start of the block's rows into L2 before waiting on the previous grid.
     l2_prefetch: bool,
+    /// Independent one-warp bodies per block: warp `w` of block `c` computes row group
+    /// `c * warp_groups + w` exactly as a one-warp block would (fewer, larger blocks; the
+    /// same arithmetic).
+    warp_groups: u8,
     /// Blocks of the first wave (`ctaid` below `sm_count × blocks_per_sm`) load their first
     /// K-loop trip's weights before `griddepcontrol.wait`: weights never depend on the
     /// previous kernel, so blocks that start while the previous grid drains have their first
@@ -214,6 +218,7 @@ impl Gemv {
             gate_up_swiglu: false,
             staged: false,
             l2_prefetch: false,
+            warp_groups: 1,
             early_weights: None,
             body: Body::Dp4a,
             target,
@@ -429,7 +434,9 @@ impl Gemv {
     /// Results are bit-identical to the unstaged variant's.
     pub fn staged(self) -> Self {
         Gemv {
-            staged: self.early_weights.is_none() && self.staging_tile().is_some(),
+            staged: self.early_weights.is_none()
+                && self.warp_groups == 1
+                && self.staging_tile().is_some(),
             ..self
         }
     }
@@ -451,6 +458,34 @@ impl Gemv {
             l2_prefetch: self.target.has_bulk_prefetch() && self.body == Body::Dp4a,
             ..self
         }
+    }
+
+    /// The same one-warp dp4a variant with `groups` ∈ {1, 2, 4, 8} independent warps per block
+    /// (see `warp_groups`), unstaged. Results are bit-identical.
+    pub fn with_warp_groups(self, groups: u8) -> Result<Self, KernelError> {
+        let invalid = |reason: String| KernelError::InvalidVariant {
+            family: "gemv",
+            reason,
+        };
+        if ![1, 2, 4, 8].contains(&groups) {
+            return Err(invalid(format!(
+                "{groups} warp groups not in {{1, 2, 4, 8}}"
+            )));
+        }
+        if groups > 1 && (self.body != Body::Dp4a || self.warps != 1 || self.staged) {
+            return Err(invalid(
+                "warp groups need the unstaged one-warp dp4a body".into(),
+            ));
+        }
+        Ok(Gemv {
+            warp_groups: groups,
+            ..self
+        })
+    }
+
+    /// Independent one-warp bodies per block (see [`Gemv::with_warp_groups`]).
+    pub fn warp_groups(&self) -> u8 {
+        self.warp_groups
     }
 
     /// The same variant without the L2 prefetch.
@@ -604,7 +639,7 @@ impl Gemv {
             } => format!("_bulk{stages}x{visits}_b{}", residency.blocks_per_sm),
         };
         format!(
-            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}",
+            "gemv_{}{}_m{}_w{}_r{}{}{}{}{}{}",
             if self.gate_up_swiglu {
                 "gate_up_swiglu_"
             } else {
@@ -615,6 +650,11 @@ impl Gemv {
             self.warps,
             self.rows,
             if self.staged { "_st" } else { "" },
+            if self.warp_groups > 1 {
+                format!("_g{}", self.warp_groups)
+            } else {
+                String::new()
+            },
             if self.l2_prefetch { "_pf" } else { "" },
             self.early_weights
                 .map_or(String::new(), |r| format!("_ew{}", r.blocks_per_sm)),
@@ -655,11 +695,11 @@ impl Gemv {
                 residency: Some(r), ..
             }
             | Body::Streamed { residency: r, .. } => groups.min(r.blocks()),
-            _ => groups,
+            _ => div_ceil(groups, u32::from(self.warp_groups)),
         };
         Ok(LaunchGeometry {
             grid: [grid, 1, 1],
-            block: [u32::from(self.warps) * WARP, 1, 1],
+            block: [u32::from(self.warps * self.warp_groups) * WARP, 1, 1],
             dynamic_shared_bytes: 0,
         })
     }
@@ -710,7 +750,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     let threads = warps * WARP;
     let blocks_per_iter = g.blocks_per_visit();
 
-    let (mut b, args) = begin_kernel(name, g, threads);
+    let (mut b, args) = begin_kernel(name, g, threads * u32::from(g.warp_groups));
     let GemvArgs {
         weights,
         x,
@@ -721,7 +761,17 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
 
     let tid = b.mov(Ty::U32, Special::TidX);
     let ctaid = b.mov(Ty::U32, Special::CtaidX);
-    let row0 = b.mul(Ty::U32, ctaid, rows);
+    // With warp groups each warp is a one-warp body of its own: `tid` its lane, `group` its
+    // row group.
+    let (tid, group) = if g.warp_groups > 1 {
+        let lane = b.and(Ty::U32, tid, WARP - 1);
+        let warp = b.shr(Ty::U32, tid, WARP.trailing_zeros());
+        let group = b.mad_lo(Ty::U32, ctaid, u32::from(g.warp_groups), warp);
+        (lane, group)
+    } else {
+        (tid, ctaid)
+    };
+    let row0 = b.mul(Ty::U32, group, rows);
     let blocks_per_row = b.shr(Ty::U32, k, qk.trailing_zeros());
     let row_bytes = b.mul(Ty::U32, blocks_per_row, block_bytes);
     let last_row = b.sub(Ty::U32, n, 1u32);

@@ -57,8 +57,9 @@ pub struct KernelsArgs {
     /// `SWEEP_GEOMETRIES`, staged and unstaged), `tc` (`SWEEP_TENSOR_CORE_WARPS`), `wb`
     /// (`SWEEP_WHOLE_BLOCKS`), the last two for formats that have them; `bulk` (the dp4a
     /// body's warps with `SWEEP_BULK` rows, blocks per SM, stages and visits, weights by bulk
-    /// copies).
-    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb", "bulk"])]
+    /// copies); `groups` (the selected one-warp kernel with 2, 4 and 8 independent warps per
+    /// block).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_values = ["dp4a", "tc", "wb", "bulk", "groups"])]
     pub sweep: Vec<SweepBody>,
 }
 
@@ -69,6 +70,7 @@ pub enum SweepBody {
     Tc,
     Wb,
     Bulk,
+    Groups,
 }
 
 /// Replays before every measurement last at least this long (then `--warmup` more).
@@ -322,10 +324,12 @@ fn bench_format(
             // The selected kernel's twins, to show what staging, the L2 prefetch and the
             // tensor cores buy.
             let profile = gpu.profile().lite();
-            let mut twins = match select_matvec(format, m, shape.k, &profile) {
-                Ok(KernelType::Gemv(g)) => selected_twins(g, gpu.profile().sm_count),
-                _ => Vec::new(),
+            let selected = match select_matvec(format, m, shape.k, &profile) {
+                Ok(KernelType::Gemv(g)) => Some(g),
+                _ => None,
             };
+            let mut twins =
+                selected.map_or_else(Vec::new, |g| selected_twins(g, gpu.profile().sm_count));
             if let Ok(Some(KernelType::Gemv(tc))) = select_tensor_core_matvec(format, m, &profile) {
                 twins.push(tc);
             }
@@ -343,7 +347,16 @@ fn bench_format(
                 continue;
             };
             let sm_count = gpu.profile().sm_count;
-            for variant in sweep_variants(format, m as u8, target, sm_count, &args.sweep) {
+            let grouped = selected
+                .filter(|_| args.sweep.contains(&SweepBody::Groups))
+                .map_or_else(Vec::new, |g| {
+                    [2, 4, 8]
+                        .into_iter()
+                        .filter_map(|n| g.with_warp_groups(n).ok())
+                        .collect()
+                });
+            let variants = sweep_variants(format, m as u8, target, sm_count, &args.sweep);
+            for variant in variants.into_iter().chain(grouped) {
                 if let Err(e) = time_variant(gpu, args, &pool, shape, variant, &label, swept) {
                     fail(e);
                 }
@@ -582,6 +595,7 @@ mod tests {
             SweepBody::Tc,
             SweepBody::Wb,
             SweepBody::Bulk,
+            SweepBody::Groups,
         ];
         assert_eq!(parse(&["--sweep"]).unwrap(), all);
         assert_eq!(

@@ -164,7 +164,9 @@ impl GemvFormat for Q6K {
         for i in 0..QR as usize {
             let mut bias = Operand::Int(0);
             for w in 0..WORDS as usize {
-                bias = b.dp4a(0x2020_2020u32, out[i * WORDS as usize + w], bias).into();
+                bias = b
+                    .dp4a(0x2020_2020u32, out[i * WORDS as usize + w], bias)
+                    .into();
             }
             let Operand::Reg(bias) = bias else {
                 unreachable!("WORDS > 0")
