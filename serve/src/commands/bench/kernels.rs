@@ -349,12 +349,7 @@ fn bench_format(
             let sm_count = gpu.profile().sm_count;
             let grouped = selected
                 .filter(|_| args.sweep.contains(&SweepBody::Groups))
-                .map_or_else(Vec::new, |g| {
-                    [2, 4, 8]
-                        .into_iter()
-                        .filter_map(|n| g.with_warp_groups(n).ok())
-                        .collect()
-                });
+                .map_or_else(Vec::new, |g| grouped_variants(g, sm_count));
             let variants = sweep_variants(format, m as u8, target, sm_count, &args.sweep);
             for variant in variants.into_iter().chain(grouped) {
                 if let Err(e) = time_variant(gpu, args, &pool, shape, variant, &label, swept) {
@@ -440,6 +435,28 @@ fn sweep_variants(
     }
     out
 }
+
+/// The selected one-warp kernel `g` with 2, 4 and 8 warp groups, and with two warp groups
+/// and other first-wave early-weight counts (`SWEEP_GROUP_EARLY_BLOCKS`) where it loads
+/// weights early.
+fn grouped_variants(g: Gemv, sm_count: u32) -> Vec<Gemv> {
+    let mut out: Vec<Gemv> = [2, 4, 8]
+        .into_iter()
+        .filter_map(|n| g.with_warp_groups(n).ok())
+        .collect();
+    if g.loads_weights_before_wait() {
+        out.extend(SWEEP_GROUP_EARLY_BLOCKS.iter().filter_map(|&blocks| {
+            g.without_early_weights()
+                .weights_before_wait(sm_count, blocks)
+                .and_then(|g| g.with_warp_groups(2))
+                .ok()
+        }));
+    }
+    out
+}
+
+/// First-wave early-weight blocks per SM tried with two warp groups by `--sweep groups`.
+const SWEEP_GROUP_EARLY_BLOCKS: [u8; 3] = [2, 4, 16];
 
 /// The selected kernel with staging toggled (where the format stages), with the L2 prefetch
 /// toggled (where the target has it), with the first wave's early weights toggled and, when
