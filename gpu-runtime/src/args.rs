@@ -113,7 +113,7 @@ mod tests {
         let gemv = select_matvec(
             GgmlType::Q8_0,
             1,
-            4096,
+            kernel_ptx::WeightShape { n: 4096, k: 4096 },
             &kernel_ptx::GpuProfileLite {
                 sm_count: 132,
                 compute_capability: (9, 0),

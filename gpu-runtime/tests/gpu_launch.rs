@@ -76,8 +76,16 @@ fn gemv_q8_0_matches_the_cpu_reference() {
             let x = random_values(&mut rng, m * k, -1.5..1.5);
             let xq = gpu.upload(&quantize_q8_1_cpu(&x, k)).unwrap();
             let y = GuardedBuffer::<f32>::new(&gpu, m * n, 32).unwrap();
-            let kernel =
-                select_matvec(GgmlType::Q8_0, m as u32, k as u32, &gpu.profile().lite()).unwrap();
+            let kernel = select_matvec(
+                GgmlType::Q8_0,
+                m as u32,
+                kernel_ptx::WeightShape {
+                    n: n as u32,
+                    k: k as u32,
+                },
+                &gpu.profile().lite(),
+            )
+            .unwrap();
             let dims = LaunchDims {
                 n: n as u32,
                 k: k as u32,

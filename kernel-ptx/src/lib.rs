@@ -15,7 +15,7 @@ pub use kernel_type::{KernelType, LaunchDims, LaunchGeometry, Param, ParamKind, 
 pub use kernels::embedding::Embedding;
 pub use kernels::gemv::{Gemv, mma_format_for};
 pub use select::{
-    EARLY_BLOCKS_PER_SM, GpuProfileLite, select_gate_up_swiglu, select_matvec,
+    EARLY_BLOCKS_PER_SM, GpuProfileLite, WeightShape, select_gate_up_swiglu, select_matvec,
     select_tensor_core_matvec,
 };
 pub use target::SmTarget;

@@ -12,18 +12,27 @@ pub struct GpuProfileLite {
     pub compute_capability: (u32, u32),
 }
 
-/// The matrix-vector kernel for `format` weights with `k` columns (the inner dimension) and `m`
-/// activation columns (1..=8) on `profile`.
+/// A weight matrix's shape: `n` rows (outputs) of `k` columns (the inner dimension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WeightShape {
+    pub n: u32,
+    pub k: u32,
+}
+
+/// The matrix-vector kernel for `format` weights of `shape` and `m` activation columns (1..=8)
+/// on `profile`.
 ///
 /// Warps per block depend on the format and device only, never on `m`, so the outputs for one
-/// column are bit-identical at every `m` (batch invariance); rows per block, the L2 prefetch
-/// and early weights (which do not change a column's arithmetic) may depend on `m` and `k`.
+/// column are bit-identical at every `m` (batch invariance); rows per block, warp groups, the
+/// L2 prefetch and early weights (which do not change a column's arithmetic) may depend on `m`
+/// and the shape.
 pub fn select_matvec(
     format: GgmlType,
     m: u32,
-    k: u32,
+    shape: WeightShape,
     profile: &GpuProfileLite,
 ) -> Result<KernelType, KernelError> {
+    let k = shape.k;
     let (target, m) = target_and_m(m, profile)?;
     let (warps, rows) = gemv::default_geometry(format);
     let rows = rows_for(format, m, k).unwrap_or(rows);
@@ -33,11 +42,35 @@ pub fn select_matvec(
     } else {
         g
     };
-    Ok(KernelType::Gemv(if loads_weights_early(format, m) {
+    let g = if loads_weights_early(format, m) {
         g.weights_before_wait(profile.sm_count, EARLY_BLOCKS_PER_SM)?
     } else {
         g
-    }))
+    };
+    Ok(KernelType::Gemv(
+        g.with_warp_groups(warp_groups_for(format, m, shape))?,
+    ))
+}
+
+/// Rows (`n`) from which a matrix counts as wide (the FFN gate/up projections).
+const WIDE_N: u32 = 8192;
+
+/// Independent one-warp bodies per block (`Gemv::with_warp_groups`) where the H200 measured
+/// them faster at M = 1 (docs/gemv-tuning.md v15, µs one → grouped): Q4_K gate/up 10.37 →
+/// 9.88 (two); Q2_K gate/up 9.67 → 8.73 (two), ffn_down 10.25 → 9.37 and attn_q/o 4.20 → 3.75
+/// (eight); Q5_0 and Q5_1 attn_q/o 6.11 → 5.18 and 6.27 → 5.98 (eight). Elsewhere within
+/// noise or slower (Q5_K two: 12.57 → 12.93; eight at gate/up: Q5_0 14.0 → 15.5). Eight
+/// groups only from n = 4096 rows, so a matrix still spreads over every SM. Groups leave a
+/// column's arithmetic unchanged.
+fn warp_groups_for(format: GgmlType, m: u8, WeightShape { n, k }: WeightShape) -> u8 {
+    use GgmlType::{Q2_K, Q4_K, Q5_0, Q5_1};
+    let long_rows = k >= Q4_K_LONG_ROW_K;
+    match (format, m) {
+        (Q4_K | Q2_K, 1) if n >= WIDE_N && !long_rows => 2,
+        (Q2_K, 1) if n >= 4096 => 8,
+        (Q5_0 | Q5_1, 1) if (4096..WIDE_N).contains(&n) && !long_rows => 8,
+        _ => 1,
+    }
 }
 
 /// Blocks per SM of the first wave that load their first trip's weights before waiting on
@@ -152,10 +185,10 @@ fn rows_for(format: GgmlType, m: u8, k: u32) -> Option<u8> {
 pub fn select_gate_up_swiglu(
     format: GgmlType,
     m: u32,
-    k: u32,
+    shape: WeightShape,
     profile: &GpuProfileLite,
 ) -> Result<KernelType, KernelError> {
-    match select_matvec(format, m, k, profile)? {
+    match select_matvec(format, m, shape, profile)? {
         KernelType::Gemv(g) => Ok(KernelType::Gemv(g.with_gate_up_swiglu())),
         other => Err(KernelError::InvalidVariant {
             family: "gemv",
@@ -188,9 +221,12 @@ mod tests {
     fn body_and_warps_are_the_same_for_every_m() {
         for format in gemv::formats() {
             for k in [4096, 14336] {
-                let first = gemv_of(select_matvec(format, 1, k, &H200).unwrap());
+                let first =
+                    gemv_of(select_matvec(format, 1, WeightShape { n: 4096, k }, &H200).unwrap());
                 for m in 1..=8 {
-                    let g = gemv_of(select_matvec(format, m, k, &H200).unwrap());
+                    let g = gemv_of(
+                        select_matvec(format, m, WeightShape { n: 4096, k }, &H200).unwrap(),
+                    );
                     assert_eq!(g.m(), m as u8);
                     assert_eq!(g.format(), format);
                     assert_eq!(g.warps(), first.warps(), "{format} m={m} k={k}");
@@ -211,7 +247,12 @@ mod tests {
                 assert!(g.uses_tensor_cores());
                 assert!(g.with_gate_up_swiglu().uses_tensor_cores());
             }
-            assert!(!gemv_of(select_matvec(format, 8, 4096, &H200).unwrap()).uses_tensor_cores());
+            assert!(
+                !gemv_of(
+                    select_matvec(format, 8, WeightShape { n: 4096, k: 4096 }, &H200).unwrap()
+                )
+                .uses_tensor_cores()
+            );
         }
     }
 
@@ -219,8 +260,13 @@ mod tests {
     fn gate_up_swiglu_shares_the_matvec_geometry() {
         for format in gemv::formats() {
             for m in 1..=8 {
-                let plain = gemv_of(select_matvec(format, m, 4096, &H200).unwrap());
-                let fused = gemv_of(select_gate_up_swiglu(format, m, 4096, &H200).unwrap());
+                let plain = gemv_of(
+                    select_matvec(format, m, WeightShape { n: 4096, k: 4096 }, &H200).unwrap(),
+                );
+                let fused = gemv_of(
+                    select_gate_up_swiglu(format, m, WeightShape { n: 4096, k: 4096 }, &H200)
+                        .unwrap(),
+                );
                 assert!(fused.is_gate_up_swiglu() && !plain.is_gate_up_swiglu());
                 assert_eq!(
                     (fused.format(), fused.m(), fused.warps(), fused.rows()),
@@ -233,17 +279,42 @@ mod tests {
 
     #[test]
     fn q4_k_takes_one_row_per_block_for_long_rows_at_m1() {
-        let rows = |m, k| gemv_of(select_matvec(GgmlType::Q4_K, m, k, &H200).unwrap()).rows();
+        let rows = |m, k| {
+            gemv_of(select_matvec(GgmlType::Q4_K, m, WeightShape { n: 4096, k }, &H200).unwrap())
+                .rows()
+        };
         assert_eq!((rows(1, 4096), rows(1, 14336)), (2, 1));
         assert_eq!((rows(2, 4096), rows(2, 14336)), (2, 2));
         assert_eq!((rows(8, 4096), rows(8, 14336)), (4, 4));
     }
 
     #[test]
+    fn warp_groups_only_where_measured_and_only_at_m1() {
+        let groups = |format, m, n, k| {
+            gemv_of(select_matvec(format, m, WeightShape { n, k }, &H200).unwrap()).warp_groups()
+        };
+        assert_eq!(groups(GgmlType::Q4_K, 1, 14336, 4096), 2);
+        assert_eq!(groups(GgmlType::Q4_K, 1, 4096, 4096), 1);
+        assert_eq!(groups(GgmlType::Q4_K, 1, 4096, 14336), 1);
+        assert_eq!(groups(GgmlType::Q2_K, 1, 4096, 14336), 8);
+        assert_eq!(groups(GgmlType::Q2_K, 1, 1024, 4096), 1);
+        assert_eq!(groups(GgmlType::Q5_0, 1, 4096, 4096), 8);
+        assert_eq!(groups(GgmlType::Q5_0, 1, 14336, 4096), 1);
+        for format in gemv::formats() {
+            for m in 2..=8 {
+                assert_eq!(groups(format, m, 14336, 4096), 1, "{format} m={m}");
+                assert_eq!(groups(format, m, 4096, 4096), 1, "{format} m={m}");
+            }
+        }
+    }
+
+    #[test]
     fn selection_never_stages() {
         for format in gemv::formats() {
             for m in 1..=8 {
-                let g = gemv_of(select_matvec(format, m, 4096, &H200).unwrap());
+                let g = gemv_of(
+                    select_matvec(format, m, WeightShape { n: 4096, k: 4096 }, &H200).unwrap(),
+                );
                 assert!(!g.stages_weights(), "{format} m={m}");
             }
         }
@@ -252,13 +323,13 @@ mod tests {
     #[test]
     fn target_follows_compute_capability() {
         assert_eq!(
-            select_matvec(GgmlType::Q8_0, 1, 4096, &H200)
+            select_matvec(GgmlType::Q8_0, 1, WeightShape { n: 4096, k: 4096 }, &H200)
                 .unwrap()
                 .target(),
             SmTarget::Sm90
         );
         assert_eq!(
-            select_matvec(GgmlType::Q8_0, 1, 4096, &A100)
+            select_matvec(GgmlType::Q8_0, 1, WeightShape { n: 4096, k: 4096 }, &A100)
                 .unwrap()
                 .target(),
             SmTarget::Sm80
@@ -268,7 +339,7 @@ mod tests {
             compute_capability: (8, 9),
         };
         assert_eq!(
-            select_matvec(GgmlType::Q8_0, 1, 4096, &ada)
+            select_matvec(GgmlType::Q8_0, 1, WeightShape { n: 4096, k: 4096 }, &ada)
                 .unwrap()
                 .target(),
             SmTarget::Sm80
@@ -277,16 +348,21 @@ mod tests {
             sm_count: 40,
             compute_capability: (7, 5),
         };
-        assert!(select_matvec(GgmlType::Q8_0, 1, 4096, &turing).is_err());
+        assert!(
+            select_matvec(GgmlType::Q8_0, 1, WeightShape { n: 4096, k: 4096 }, &turing).is_err()
+        );
     }
 
     #[test]
     fn out_of_range_m_and_unknown_formats_are_errors() {
-        assert!(select_matvec(GgmlType::Q8_0, 0, 4096, &H200).is_err());
-        assert!(select_matvec(GgmlType::Q8_0, 9, 4096, &H200).is_err());
-        assert!(select_gate_up_swiglu(GgmlType::Q4_K, 9, 4096, &H200).is_err());
+        assert!(select_matvec(GgmlType::Q8_0, 0, WeightShape { n: 4096, k: 4096 }, &H200).is_err());
+        assert!(select_matvec(GgmlType::Q8_0, 9, WeightShape { n: 4096, k: 4096 }, &H200).is_err());
+        assert!(
+            select_gate_up_swiglu(GgmlType::Q4_K, 9, WeightShape { n: 4096, k: 4096 }, &H200)
+                .is_err()
+        );
         assert!(matches!(
-            select_matvec(GgmlType::Q8_1, 1, 4096, &H200),
+            select_matvec(GgmlType::Q8_1, 1, WeightShape { n: 4096, k: 4096 }, &H200),
             Err(KernelError::UnsupportedFormat {
                 format: GgmlType::Q8_1,
                 ..

@@ -4,8 +4,8 @@
 //! (site-packages/nvidia/cuda_nvcc/bin/ptxas); without it the test fails.
 
 use kernel_ptx::{
-    GpuProfileLite, KernelType, SmTarget, gemv_formats, select_gate_up_swiglu, select_matvec,
-    select_tensor_core_matvec,
+    GpuProfileLite, KernelType, SmTarget, WeightShape, gemv_formats, select_gate_up_swiglu,
+    select_matvec, select_tensor_core_matvec,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -276,15 +276,24 @@ fn every_selected_gemv_assembles_for_sm90_without_spills() {
     let mut seen = BTreeSet::new();
     let mut failed = Vec::new();
     for format in gemv_formats() {
-        for (m, k) in (1..=8).flat_map(|m| [(m, 4096), (m, 14336)]) {
+        // Every Llama-3-8B shape at every M.
+        let shapes = [
+            (4096, 4096),
+            (1024, 4096),
+            (14336, 4096),
+            (4096, 14336),
+            (128256, 4096),
+        ];
+        for (m, (n, k)) in (1..=8).flat_map(|m| shapes.map(|s| (m, s))) {
+            let shape = WeightShape { n, k };
             let tensor_core = select_tensor_core_matvec(format, m, &h200).unwrap();
             let tensor_core_fused = tensor_core.map(|kt| match kt {
                 KernelType::Gemv(g) => KernelType::Gemv(g.with_gate_up_swiglu()),
                 other => other,
             });
             for kt in [
-                Some(select_matvec(format, m, k, &h200).unwrap()),
-                Some(select_gate_up_swiglu(format, m, k, &h200).unwrap()),
+                Some(select_matvec(format, m, shape, &h200).unwrap()),
+                Some(select_gate_up_swiglu(format, m, shape, &h200).unwrap()),
                 tensor_core,
                 tensor_core_fused,
             ]

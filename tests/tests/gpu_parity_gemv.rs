@@ -31,10 +31,12 @@ enum Body {
     Selected,
     /// `Gemv::tensor_core` with this many warps per tile.
     TensorCores { warps: u8 },
-    /// The dp4a body with the format's warps and `rows` rows per block, its weights streamed
-    /// by bulk copies (`Gemv::streamed`: blocks per SM, stages, visits) when given.
+    /// The dp4a body with the format's warps and `rows` rows per block, `groups` one-warp
+    /// bodies per block (`Gemv::with_warp_groups`), its weights streamed by bulk copies
+    /// (`Gemv::streamed`: blocks per SM, stages, visits) when given.
     Dp4a {
         rows: u8,
+        groups: u8,
         streamed: Option<(u8, u8, u8)>,
     },
     /// `Gemv::whole_blocks` with this geometry, persistent with `blocks_per_sm` unless 0.
@@ -96,6 +98,10 @@ fn activations(format: GgmlType, x: &[f32], k: usize) -> (Vec<u8>, Vec<Quantized
 fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
     let profile: GpuProfileLite = gpu.profile().lite();
     let (m, k) = (case.m as u32, case.k as u32);
+    let shape = kernel_ptx::WeightShape {
+        n: case.n as u32,
+        k,
+    };
     let (major, minor) = profile.compute_capability;
     let target = SmTarget::for_compute_capability(major, minor).expect("sm_80 or newer");
     let fused = |kt: KernelType| match kt {
@@ -103,13 +109,20 @@ fn kernel_for(gpu: &Gpu, case: &Case) -> KernelType {
         other => other,
     };
     let kt = match case.body {
-        Body::Selected if case.gate_up_swiglu => select_gate_up_swiglu(case.format, m, k, &profile),
-        Body::Selected => select_matvec(case.format, m, k, &profile),
+        Body::Selected if case.gate_up_swiglu => {
+            select_gate_up_swiglu(case.format, m, shape, &profile)
+        }
+        Body::Selected => select_matvec(case.format, m, shape, &profile),
         Body::TensorCores { warps } => Gemv::tensor_core(case.format, case.m as u8, warps, target)
             .map(|g| fused(KernelType::Gemv(g))),
-        Body::Dp4a { rows, streamed } => {
+        Body::Dp4a {
+            rows,
+            groups,
+            streamed,
+        } => {
             let (warps, _) = kernel_ptx::kernels::gemv::default_geometry(case.format);
             Gemv::new(case.format, case.m as u8, warps, rows, target)
+                .and_then(|g| g.with_warp_groups(groups))
                 .and_then(|g| match streamed {
                     None => Ok(g),
                     Some((blocks_per_sm, stages, visits)) => {
@@ -438,7 +451,11 @@ fn streamed_weights_equal_global_loads_bit_for_bit() {
                             k,
                             m,
                             gate_up_swiglu,
-                            body: Body::Dp4a { rows, streamed },
+                            body: Body::Dp4a {
+                                rows,
+                                groups: 1,
+                                streamed,
+                            },
                         };
                         let (plain, bulk) = (case(None), case(Some(bulk)));
                         let KernelType::Gemv(g) = kernel_for(&gpu, &bulk) else {
@@ -470,6 +487,61 @@ fn streamed_weights_equal_global_loads_bit_for_bit() {
         }
     }
     assert_eq!(streamed, 4 * 2 * 3 * 3 * 2);
+}
+
+/// One-warp bodies grouped into larger blocks (`Gemv::with_warp_groups`) equal one-warp
+/// blocks bit for bit, plain and fused, over row counts that leave the last block's warps
+/// past the end, for the formats selection groups.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn warp_groups_equal_one_warp_blocks_bit_for_bit() {
+    let gpu = gpu();
+    let mut seed = 0x6_u64;
+    for format in [
+        GgmlType::Q4_K,
+        GgmlType::Q2_K,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+    ] {
+        let (_, rows) = kernel_ptx::kernels::gemv::default_geometry(format);
+        let k = ragged_ks(format)[1];
+        for n in [8193usize, 4097, 37] {
+            for groups in [2u8, 8] {
+                for gate_up_swiglu in [false, true] {
+                    let case = |groups| Case {
+                        format,
+                        n,
+                        k,
+                        m: 1,
+                        gate_up_swiglu,
+                        body: Body::Dp4a {
+                            rows,
+                            groups,
+                            streamed: None,
+                        },
+                    };
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    seed += 1;
+                    let w_dev: Vec<DeviceBytes> = (0..1 + usize::from(gate_up_swiglu))
+                        .map(|_| {
+                            let w = quantized_matrix(&mut rng, format, n, k);
+                            gpu.upload(&w).expect("upload weights")
+                        })
+                        .collect();
+                    let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
+                    let (x_bytes, _) = activations(format, &random_values(&mut rng, k), k);
+                    let x = gpu.upload(&x_bytes).expect("upload activations");
+                    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    let grouped = case(groups);
+                    assert_eq!(
+                        bits(launch(&gpu, &grouped, &weights, &x)),
+                        bits(launch(&gpu, &case(1), &weights, &x)),
+                        "{grouped:?} differs from one-warp blocks"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The fused kernel equals `swiglu_f32` applied to the two plain gemv outputs bit for bit:

@@ -95,7 +95,16 @@ impl QuantizeThenGemv {
         let quantize = KernelType::QuantizeQ8_1 {
             target: gpu.profile().sm_target().expect("sm_80 or newer"),
         };
-        let gemv = select_matvec(format, m as u32, k as u32, &gpu.profile().lite()).unwrap();
+        let gemv = select_matvec(
+            format,
+            m as u32,
+            kernel_ptx::WeightShape {
+                n: n as u32,
+                k: k as u32,
+            },
+            &gpu.profile().lite(),
+        )
+        .unwrap();
         QuantizeThenGemv {
             quantize,
             gemv,

@@ -303,7 +303,7 @@ fn bench_format(
     for &shape in shapes {
         for &m in &args.m {
             let label = format!("{format} {} {} M={m}", shape.name, shape.dims());
-            let selected = select_matvec(format, m, shape.k, &gpu.profile().lite());
+            let selected = select_matvec(format, m, weight_shape(shape), &gpu.profile().lite());
             match selected
                 .map_err(anyhow::Error::from)
                 .and_then(|k| bench_one(gpu, args, &pool, shape, k))
@@ -324,7 +324,7 @@ fn bench_format(
             // The selected kernel's twins, to show what staging, the L2 prefetch and the
             // tensor cores buy.
             let profile = gpu.profile().lite();
-            let selected = match select_matvec(format, m, shape.k, &profile) {
+            let selected = match select_matvec(format, m, weight_shape(shape), &profile) {
                 Ok(KernelType::Gemv(g)) => Some(g),
                 _ => None,
             };
@@ -357,6 +357,14 @@ fn bench_format(
                 }
             }
         }
+    }
+}
+
+/// `shape` as selection takes it.
+fn weight_shape(shape: MatrixShape) -> kernel_ptx::WeightShape {
+    kernel_ptx::WeightShape {
+        n: shape.n,
+        k: shape.k,
     }
 }
 
