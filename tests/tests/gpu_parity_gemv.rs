@@ -363,6 +363,27 @@ gemv_parity_tests! {
         GgmlType::Q5_K, Body::WholeBlocks { slices: 4, warps: 1, stages: 1, blocks_per_sm: 2 };
 }
 
+/// Runs `a` and `b` (the same format, shape and fusion; other bodies) on one set of seeded
+/// random weights and activations and asserts their outputs are equal bit for bit.
+fn assert_same_bits(gpu: &Gpu, seed: u64, a: &Case, b: &Case, what: &str) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let w_dev: Vec<DeviceBytes> = (0..1 + usize::from(a.gate_up_swiglu))
+        .map(|_| {
+            let w = quantized_matrix(&mut rng, a.format, a.n, a.k);
+            gpu.upload(&w).expect("upload weights")
+        })
+        .collect();
+    let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
+    let (x_bytes, _) = activations(a.format, &random_values(&mut rng, a.m * a.k), a.k);
+    let x = gpu.upload(&x_bytes).expect("upload activations");
+    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(launch(gpu, a, &weights, &x)),
+        bits(launch(gpu, b, &weights, &x)),
+        "{a:?} differs from {what}"
+    );
+}
+
 /// The whole-block body equals the tensor-core body with as many warps as it has slices, bit
 /// for bit, at every M, plain and fused (so the two may serve different M of one format).
 #[test]
@@ -390,17 +411,6 @@ fn whole_blocks_equal_tensor_cores_bit_for_bit() {
                         gate_up_swiglu,
                         body,
                     };
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                    seed += 1;
-                    let w_dev: Vec<DeviceBytes> = (0..1 + usize::from(gate_up_swiglu))
-                        .map(|_| {
-                            let w = quantized_matrix(&mut rng, format, n, k);
-                            gpu.upload(&w).expect("upload weights")
-                        })
-                        .collect();
-                    let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
-                    let (x_bytes, _) = activations(format, &random_values(&mut rng, m * k), k);
-                    let x = gpu.upload(&x_bytes).expect("upload activations");
                     let whole = case(Body::WholeBlocks {
                         slices,
                         warps,
@@ -408,12 +418,8 @@ fn whole_blocks_equal_tensor_cores_bit_for_bit() {
                         blocks_per_sm,
                     });
                     let tc = case(Body::TensorCores { warps: slices });
-                    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(
-                        bits(launch(&gpu, &whole, &weights, &x)),
-                        bits(launch(&gpu, &tc, &weights, &x)),
-                        "{whole:?} differs from the tensor-core body"
-                    );
+                    assert_same_bits(&gpu, seed, &whole, &tc, "the tensor-core body");
+                    seed += 1;
                 }
             }
         }
@@ -463,24 +469,9 @@ fn streamed_weights_equal_global_loads_bit_for_bit() {
                         };
                         assert!(g.streams_weights(), "{bulk:?}");
                         streamed += 1;
-                        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                        let what = format!("global loads ({})", g.entry_name());
+                        assert_same_bits(&gpu, seed, &bulk, &plain, &what);
                         seed += 1;
-                        let w_dev: Vec<DeviceBytes> = (0..1 + usize::from(gate_up_swiglu))
-                            .map(|_| {
-                                let w = quantized_matrix(&mut rng, format, n, k);
-                                gpu.upload(&w).expect("upload weights")
-                            })
-                            .collect();
-                        let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
-                        let (x_bytes, _) = activations(format, &random_values(&mut rng, m * k), k);
-                        let x = gpu.upload(&x_bytes).expect("upload activations");
-                        let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                        assert_eq!(
-                            bits(launch(&gpu, &bulk, &weights, &x)),
-                            bits(launch(&gpu, &plain, &weights, &x)),
-                            "{bulk:?} ({}) differs from global loads",
-                            g.entry_name()
-                        );
                     }
                 }
             }
@@ -520,24 +511,8 @@ fn warp_groups_equal_one_warp_blocks_bit_for_bit() {
                             streamed: None,
                         },
                     };
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    assert_same_bits(&gpu, seed, &case(groups), &case(1), "one-warp blocks");
                     seed += 1;
-                    let w_dev: Vec<DeviceBytes> = (0..1 + usize::from(gate_up_swiglu))
-                        .map(|_| {
-                            let w = quantized_matrix(&mut rng, format, n, k);
-                            gpu.upload(&w).expect("upload weights")
-                        })
-                        .collect();
-                    let weights: Vec<&DeviceBytes> = w_dev.iter().collect();
-                    let (x_bytes, _) = activations(format, &random_values(&mut rng, k), k);
-                    let x = gpu.upload(&x_bytes).expect("upload activations");
-                    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                    let grouped = case(groups);
-                    assert_eq!(
-                        bits(launch(&gpu, &grouped, &weights, &x)),
-                        bits(launch(&gpu, &case(1), &weights, &x)),
-                        "{grouped:?} differs from one-warp blocks"
-                    );
                 }
             }
         }

@@ -861,12 +861,7 @@ pub fn build(name: &str, g: &Gemv) -> Kernel {
     }
     if let Some(tile) = g.staged.then(|| g.staging_tile()).flatten() {
         // Stage only when every row starts 16-byte aligned.
-        let mut any = b.cvt(Ty::U64, Ty::U32, None, row_bytes);
-        for &w in &weights {
-            any = b.or(Ty::B64, any, w);
-        }
-        let low = b.cvt(Ty::U32, Ty::U64, None, any);
-        let low = b.and(Ty::U32, low, 15u32);
+        let low = row_misalignment(&mut b, &weights, row_bytes);
         let unaligned = b.setp(Cmp::Ne, Ty::U32, low, 0u32);
         let unstaged = b.label("unstaged");
         b.bra_if(unaligned, false, &unstaged);
@@ -1005,6 +1000,17 @@ pub(super) fn store_output(
     b.predicated(store, false, |b| {
         b.st(Space::Global, Ty::F32, Addr::reg(addr), value)
     });
+}
+
+/// The low four bits of every weight matrix's base and of `row_bytes` together (u32): zero
+/// exactly when every row of every matrix starts 16-byte aligned.
+pub(super) fn row_misalignment(b: &mut KernelBuilder, weights: &[Reg], row_bytes: Reg) -> Reg {
+    let mut any = b.cvt(Ty::U64, Ty::U32, None, row_bytes);
+    for &w in weights {
+        any = b.or(Ty::B64, any, w);
+    }
+    let low = b.cvt(Ty::U32, Ty::U64, None, any);
+    b.and(Ty::U32, low, 15u32)
 }
 
 /// The kernel arguments in `Gemv::params` order.

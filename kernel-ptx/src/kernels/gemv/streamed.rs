@@ -17,7 +17,7 @@
 
 use super::format::WeightSource;
 use super::thread_dots::ThreadDots;
-use super::{Gemv, GemvArgs, Residency, WARP, begin_kernel, store_rows};
+use super::{Gemv, GemvArgs, Residency, WARP, begin_kernel, row_misalignment, store_rows};
 
 use crate::builder::{Cmp, Kernel, KernelBuilder, Reg, RegClass, Special, Ty};
 
@@ -117,12 +117,7 @@ pub(super) fn build(
     let my_groups = b.add(Ty::U32, my_groups, 1u32);
     let total_trips = b.mul(Ty::U32, my_groups, trips);
 
-    let mut any = b.cvt(Ty::U64, Ty::U32, None, row_bytes);
-    for &w in &weights {
-        any = b.or(Ty::B64, any, w);
-    }
-    let low = b.cvt(Ty::U32, Ty::U64, None, any);
-    let low = b.and(Ty::U32, low, 15u32);
+    let low = row_misalignment(&mut b, &weights, row_bytes);
     let unaligned = b.setp(Cmp::Ne, Ty::U32, low, 0u32);
     let aligned = b.setp(Cmp::Eq, Ty::U32, low, 0u32);
     let is_thread0 = b.setp(Cmp::Eq, Ty::U32, tid, 0u32);
