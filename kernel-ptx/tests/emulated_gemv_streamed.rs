@@ -94,6 +94,12 @@ fn only_sm90_dp4a_variants_that_read_shared_weights_stream() {
     let g = q4_k.streamed(132, 16, 4, 2).unwrap();
     assert_eq!(g.entry_name(), "gemv_q4_k_m1_w1_r2_bulk4x2_b16");
     assert!(!g.loads_weights_before_wait() && !g.stages_weights() && !g.prefetches_l2());
+    let grouped = q4_k.with_warp_groups(2).unwrap();
+    assert_eq!(
+        grouped.streamed(132, 16, 4, 2).unwrap(),
+        g,
+        "streamed blocks are one warp"
+    );
     let sm80 = Gemv::new(GgmlType::Q4_K, 1, 1, 2, SmTarget::Sm80).unwrap();
     assert!(sm80.streamed(132, 16, 4, 2).is_err());
     let f16 = Gemv::new(GgmlType::F16, 1, 4, 1, SmTarget::Sm90).unwrap();

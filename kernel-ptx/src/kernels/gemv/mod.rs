@@ -316,7 +316,8 @@ impl Gemv {
     /// `sm_count` multiprocessors) whose weights arrive in shared memory by bulk copies,
     /// `stages` (1..=8) K-loop trips of `visits` (1..=4) visits requested ahead
     /// (`streamed.rs`); sm_90, formats that read weights from shared memory, stages within
-    /// 48 KiB. Replaces staging, the L2 prefetch and early weights; results are bit-identical.
+    /// 48 KiB. Replaces staging, warp groups, the L2 prefetch and early weights; results are
+    /// bit-identical.
     pub fn streamed(
         self,
         sm_count: u32,
@@ -335,6 +336,7 @@ impl Gemv {
         let g = Gemv {
             staged: false,
             l2_prefetch: false,
+            warp_groups: 1,
             early_weights: None,
             ..self
         };
