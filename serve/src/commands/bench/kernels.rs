@@ -468,11 +468,16 @@ const SWEEP_GROUP_EARLY_BLOCKS: [u8; 3] = [2, 4, 16];
 
 /// The selected kernel with staging toggled (where the format stages), with the L2 prefetch
 /// toggled (where the target has it), with the first wave's early weights toggled and, when
-/// it streams its weights, not streamed.
+/// it streams its weights or groups warps, without that.
 fn selected_twins(g: Gemv, sm_count: u32) -> Vec<Gemv> {
     let mut twins = Vec::new();
     if g.streams_weights() {
         twins.push(g.not_streamed());
+    }
+    if g.warp_groups() > 1
+        && let Ok(one) = g.with_warp_groups(1)
+    {
+        twins.push(one);
     }
     if g.staged().stages_weights() {
         twins.push(if g.stages_weights() {
@@ -645,6 +650,21 @@ mod tests {
             f16.is_empty(),
             "F16 does not read weights from shared memory"
         );
+    }
+
+    #[test]
+    fn twins_toggle_what_the_selected_kernel_adds() {
+        let q4_k = Gemv::new(GgmlType::Q4_K, 1, 1, 2, SmTarget::Sm90).unwrap();
+        let early = q4_k.weights_before_wait(132, EARLY_BLOCKS_PER_SM).unwrap();
+        let grouped = early.with_warp_groups(2).unwrap();
+        let twins = selected_twins(grouped, 132);
+        assert!(twins.contains(&early), "without warp groups");
+        assert!(
+            twins.contains(&q4_k.with_warp_groups(2).unwrap()),
+            "without early weights"
+        );
+        let streamed = q4_k.streamed(132, 16, 2, 2).unwrap();
+        assert!(selected_twins(streamed, 132).contains(&q4_k));
     }
 
     #[test]
