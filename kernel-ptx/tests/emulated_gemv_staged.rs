@@ -4,7 +4,7 @@
 
 mod emu;
 
-use emu::gemv::run_gemv_padded;
+use emu::gemv::run_gemv_counting_bulk;
 use emu::inputs::{gemv_activations, nonzero, quantized_matrix};
 use kernel_ptx::kernels::gemv::default_geometry;
 use kernel_ptx::{Gemv, KernelType, SmTarget, gemv_formats};
@@ -29,15 +29,8 @@ fn run(g: Gemv, w: &[u8], pad: usize, x: &[u8], n: usize, k: usize) -> Vec<f32> 
     } else {
         vec![w]
     };
-    run_gemv_padded(
-        &KernelType::Gemv(g),
-        &matrices,
-        pad,
-        x,
-        n,
-        k,
-        usize::from(g.m()),
-    )
+    let m = usize::from(g.m());
+    run_gemv_counting_bulk(&KernelType::Gemv(g), &matrices, pad, x, n, k, m).0
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {

@@ -22,23 +22,11 @@ pub fn run_gemv(
     k: usize,
     m: usize,
 ) -> Vec<f32> {
-    run_gemv_padded(kt, weights, 0, x, n, k, m)
+    run_gemv_counting_bulk(kt, weights, 0, x, n, k, m).0
 }
 
-/// [`run_gemv`] with each weight matrix `pad` bytes into its allocation (to test alignment).
-pub fn run_gemv_padded(
-    kt: &KernelType,
-    weights: &[&[u8]],
-    pad: usize,
-    x: &[u8],
-    n: usize,
-    k: usize,
-    m: usize,
-) -> Vec<f32> {
-    run_gemv_counting_bulk(kt, weights, pad, x, n, k, m).0
-}
-
-/// [`run_gemv_padded`], also returning the bytes the kernel moved by bulk copies.
+/// [`run_gemv`] with each weight matrix `pad` bytes into its allocation (to test alignment),
+/// also returning the bytes the kernel moved by bulk copies.
 pub fn run_gemv_counting_bulk(
     kt: &KernelType,
     weights: &[&[u8]],

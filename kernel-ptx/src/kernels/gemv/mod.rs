@@ -187,10 +187,6 @@ impl Gemv {
         rows: u8,
         target: SmTarget,
     ) -> Result<Self, KernelError> {
-        let invalid = |reason: String| KernelError::InvalidVariant {
-            family: "gemv",
-            reason,
-        };
         let imp = format_for(format).ok_or(KernelError::UnsupportedFormat {
             family: "gemv",
             format,
@@ -264,10 +260,6 @@ impl Gemv {
         target: SmTarget,
     ) -> Result<Self, KernelError> {
         require_mma_format(format, "gemv (whole blocks)")?;
-        let invalid = |reason: String| KernelError::InvalidVariant {
-            family: "gemv",
-            reason,
-        };
         if ![1, 2, 4, 8].contains(&slices) {
             return Err(invalid(format!("slices = {slices} not in {{1, 2, 4, 8}}")));
         }
@@ -325,10 +317,6 @@ impl Gemv {
         stages: u8,
         visits: u8,
     ) -> Result<Self, KernelError> {
-        let invalid = |reason: String| KernelError::InvalidVariant {
-            family: "gemv",
-            reason,
-        };
         if self.body != Body::Dp4a {
             return Err(invalid("only the dp4a body streams".into()));
         }
@@ -465,10 +453,6 @@ impl Gemv {
     /// The same one-warp dp4a variant with `groups` ∈ {1, 2, 4, 8} independent warps per block
     /// (see `warp_groups`), unstaged. Results are bit-identical.
     pub fn with_warp_groups(self, groups: u8) -> Result<Self, KernelError> {
-        let invalid = |reason: String| KernelError::InvalidVariant {
-            family: "gemv",
-            reason,
-        };
         if ![1, 2, 4, 8].contains(&groups) {
             return Err(invalid(format!(
                 "{groups} warp groups not in {{1, 2, 4, 8}}"
@@ -704,6 +688,14 @@ impl Gemv {
             block: [u32::from(self.warps * self.warp_groups) * WARP, 1, 1],
             dynamic_shared_bytes: 0,
         })
+    }
+}
+
+/// The error of a gemv constructor that rejects its arguments.
+fn invalid(reason: String) -> KernelError {
+    KernelError::InvalidVariant {
+        family: "gemv",
+        reason,
     }
 }
 
